@@ -1,0 +1,217 @@
+"""Classical image codecs through Pillow and its plugins, each decoded from its own bytes by its own library.
+
+| codec     | library                              | rate point                   |
+|-----------|--------------------------------------|------------------------------|
+| jpeg      | libjpeg-turbo (Pillow)               | quality 1..95                |
+| webp      | libwebp (Pillow)                     | quality 0..100               |
+| avif      | libavif + aom (Pillow native)        | quality 0..100               |
+| jpegxl    | libjxl (pillow-jxl-plugin)           | quality 0..100               |
+| jpeg2000  | OpenJPEG (Pillow), 9/7 + colour MCT  | target bpp (rate layer)      |
+| hevc      | libheif + x265 (pillow-heif), 4:4:4  | quality 0..100 (BPG stand-in) |
+
+Every file is written with Pillow's defaults unless an option says otherwise, and without metadata.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import PIL
+import torch
+from PIL import Image, features
+
+from bench.codecs.base import Codec
+from bench.errors import BenchError
+from bench.schema import DEFAULT_VARIANT, Bitstream
+from bench.tensors import as_batch, tensor_to_uint8, uint8_to_tensor
+
+SUBSAMPLINGS = ("4:2:0", "4:4:4")
+
+
+class PillowCodec(Codec):
+    """A codec whose files Pillow (or a registered plugin) writes and reads."""
+
+    pillow_format: ClassVar[str]
+
+    def encode(self, x: torch.Tensor, point: float) -> Bitstream:
+        x = as_batch(x)
+        height, width = x.shape[-2:]
+        buffer = io.BytesIO()
+        Image.fromarray(tensor_to_uint8(x), mode="RGB").save(buffer, self.pillow_format, **self.save_options(point))
+        data = buffer.getvalue()
+        return Bitstream(data, height, width, payload_bytes=len(data), header={"format": self.pillow_format})
+
+    def decode(self, bitstream: Bitstream, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
+        with Image.open(io.BytesIO(bitstream.data), formats=[self.pillow_format]) as image:
+            rgb = np.asarray(image.convert("RGB"))
+        return uint8_to_tensor(rgb)
+
+    def save_options(self, point: float) -> dict[str, Any]:
+        """Keyword arguments of ``Image.save`` for one rate point."""
+        return {"quality": int(point)}
+
+    def versions(self) -> dict[str, str]:
+        return {"Pillow": PIL.__version__}
+
+
+def _check_subsampling(subsampling: str) -> str:
+    if subsampling not in SUBSAMPLINGS:
+        raise BenchError(f"subsampling must be one of {', '.join(SUBSAMPLINGS)}, got {subsampling!r}")
+    return subsampling
+
+
+class JPEG(PillowCodec):
+    """Baseline JPEG (libjpeg-turbo), standard Huffman tables, 4:2:0 or 4:4:4 chroma."""
+
+    name = "jpeg"
+    description = "JPEG (libjpeg-turbo via Pillow)"
+    pillow_format = "JPEG"
+
+    def __init__(self, subsampling: str = "4:2:0"):
+        self.subsampling = _check_subsampling(subsampling)
+
+    def rate_points(self) -> Sequence[float]:
+        return (3, 5, 10, 20, 35, 55, 75, 90)
+
+    def save_options(self, point: float) -> dict[str, Any]:
+        return {"quality": int(point), "subsampling": self.subsampling}
+
+    def config(self) -> dict[str, Any]:
+        return {"subsampling": self.subsampling}
+
+    def versions(self) -> dict[str, str]:
+        return {"Pillow": PIL.__version__, "libjpeg-turbo": features.version_codec("jpg") or "unknown"}
+
+
+class WebP(PillowCodec):
+    """Lossy WebP (libwebp)."""
+
+    name = "webp"
+    description = "WebP (libwebp via Pillow)"
+    pillow_format = "WEBP"
+
+    def __init__(self, method: int = 4):
+        self.method = int(method)
+
+    def rate_points(self) -> Sequence[float]:
+        return (1, 10, 25, 50, 75, 90)
+
+    def save_options(self, point: float) -> dict[str, Any]:
+        return {"quality": int(point), "method": self.method, "lossless": False}
+
+    def config(self) -> dict[str, Any]:
+        return {"method": self.method}
+
+    def versions(self) -> dict[str, str]:
+        return {"Pillow": PIL.__version__, "libwebp": features.version_module("webp") or "unknown"}
+
+
+class AVIF(PillowCodec):
+    """AVIF (AV1 intra, libavif with aom) through Pillow's native plugin."""
+
+    name = "avif"
+    description = "AVIF (libavif via Pillow)"
+    pillow_format = "AVIF"
+
+    def __init__(self, subsampling: str = "4:4:4", speed: int = 6):
+        self.subsampling = _check_subsampling(subsampling)
+        self.speed = int(speed)
+
+    def rate_points(self) -> Sequence[float]:
+        return (10, 25, 40, 55, 70, 80, 88)
+
+    def save_options(self, point: float) -> dict[str, Any]:
+        return {"quality": int(point), "subsampling": self.subsampling, "speed": self.speed}
+
+    def config(self) -> dict[str, Any]:
+        return {"subsampling": self.subsampling, "speed": self.speed}
+
+    def versions(self) -> dict[str, str]:
+        return {"Pillow": PIL.__version__, "libavif": features.version_module("avif") or "unknown"}
+
+
+class JPEGXL(PillowCodec):
+    """JPEG XL (libjxl) through pillow-jxl-plugin; quality maps to libjxl's butteraugli distance."""
+
+    name = "jpegxl"
+    description = "JPEG XL (libjxl via pillow-jxl-plugin)"
+    pillow_format = "JXL"
+
+    def __init__(self, effort: int = 7):
+        import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
+
+        self.effort = int(effort)
+
+    def rate_points(self) -> Sequence[float]:
+        return (1, 10, 30, 50, 70, 85, 92)
+
+    def save_options(self, point: float) -> dict[str, Any]:
+        return {"quality": int(point), "effort": self.effort, "lossless": False}
+
+    def config(self) -> dict[str, Any]:
+        return {"effort": self.effort}
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {"Pillow": PIL.__version__, "pillow-jxl-plugin": version("pillow-jxl-plugin")}
+
+
+class JPEG2000(PillowCodec):
+    """JPEG 2000 (OpenJPEG): irreversible 9/7 wavelet with the colour transform, one layer at a target rate.
+
+    The rate point is the target bpp; OpenJPEG's ratio is 24 / bpp of the raw 8-bit RGB image. Pillow's default
+    ``mct=0`` codes RGB without the colour transform and loses about 4.6 dB, hence ``mct=1``.
+    """
+
+    name = "jpeg2000"
+    description = "JPEG 2000 (OpenJPEG via Pillow, 9/7, MCT)"
+    pillow_format = "JPEG2000"
+
+    def rate_points(self) -> Sequence[float]:
+        return (0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0)
+
+    def save_options(self, point: float) -> dict[str, Any]:
+        return {"quality_mode": "rates", "quality_layers": [24.0 / float(point)], "irreversible": True, "mct": 1}
+
+    def versions(self) -> dict[str, str]:
+        return {"Pillow": PIL.__version__, "openjpeg": features.version_codec("jpg_2000") or "unknown"}
+
+
+class HEVCIntra(PillowCodec):
+    """HEVC intra (x265) in a HEIF file through pillow-heif, 4:4:4 chroma: the stand-in for BPG.
+
+    bpp counts the whole HEIF file, container boxes included (a few hundred bytes).
+    """
+
+    name = "hevc"
+    description = "HEVC intra (x265 in HEIF via pillow-heif)"
+    pillow_format = "HEIF"
+
+    def __init__(self, chroma: str = "4:4:4"):
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        self.chroma = _check_subsampling(chroma)
+
+    def rate_points(self) -> Sequence[float]:
+        return (10, 20, 30, 40, 50, 60)
+
+    def save_options(self, point: float) -> dict[str, Any]:
+        return {"quality": int(point), "chroma": int(self.chroma.replace(":", ""))}
+
+    def config(self) -> dict[str, Any]:
+        return {"chroma": self.chroma}
+
+    def versions(self) -> dict[str, str]:
+        import pillow_heif
+
+        info = pillow_heif.libheif_info()
+        return {
+            "Pillow": PIL.__version__,
+            "pillow-heif": pillow_heif.__version__,
+            "libheif": str(info.get("libheif")),
+            "x265": str(info.get("encoders", {}).get("x265", "unknown")),
+        }

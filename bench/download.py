@@ -1,0 +1,74 @@
+"""Downloads that verify: fetch a URL to a file atomically and check its sha256 (for weights and datasets)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench.errors import BenchError
+
+CHUNK = 1 << 20
+
+
+class DownloadError(BenchError):
+    """A download that failed, was truncated, or does not match its expected sha256."""
+
+
+def sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, destination: Path, sha256: str | None, timeout: float = 60.0, progress: bool = True) -> Path:
+    """Downloads ``url`` to ``destination`` through a temporary file renamed into place only once verified.
+
+    Raises:
+        DownloadError: on a network error, a response shorter than its Content-Length, or a sha256 mismatch.
+            ``destination`` is left untouched in every failure case.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        with os.fdopen(handle, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=timeout)
+            except OSError as error:
+                raise DownloadError(f"cannot download {url}: {error}") from error
+            with response:
+                expected = int(response.headers.get("Content-Length") or 0) or None
+                bar = tqdm(total=expected, unit="B", unit_scale=True, desc=destination.name, disable=not progress)
+                with bar:
+                    while True:
+                        try:
+                            block = response.read(CHUNK)
+                        except (OSError, http.client.HTTPException) as error:
+                            raise DownloadError(f"download of {url} broke off after {received} bytes: {error}") from error
+                        if not block:
+                            break
+                        out.write(block)
+                        digest.update(block)
+                        received += len(block)
+                        bar.update(len(block))
+        if expected is not None and received != expected:
+            raise DownloadError(f"download of {url} is truncated: {received} of {expected} bytes")
+        if sha256 is not None and digest.hexdigest() != sha256:
+            raise DownloadError(
+                f"download of {url} has sha256 {digest.hexdigest()}, expected {sha256}; the file was not kept"
+            )
+        os.replace(temporary, destination)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return destination

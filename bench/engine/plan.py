@@ -1,0 +1,134 @@
+"""suite -> plan: instantiate codecs, datasets and metrics, list the work items, and say up front what cannot run."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from bench import __version__
+from bench.codecs import codecs
+from bench.codecs.base import Codec
+from bench.data import datasets
+from bench.data.base import Dataset
+from bench.engine.suite import CodecSpec, DatasetSpec, SuiteConfig
+from bench.errors import BenchError, MetricUnavailable
+from bench.metrics import metrics
+from bench.metrics.base import Metric
+from bench.schema import Sample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CodecJob:
+    """A codec of the suite, built, with the rate points and decoder variants to run."""
+
+    spec: CodecSpec
+    codec: Codec
+    config_hash: str
+    points: tuple[float, ...]
+    variants: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+
+@dataclass
+class DatasetJob:
+    spec: DatasetSpec
+    dataset: Dataset
+    samples: list[Sample]
+
+
+@dataclass
+class Plan:
+    """Everything a run will do, built before any image is encoded.
+
+    Attributes:
+        skipped: components that cannot run here (missing checkpoint, data or weights), with the reason and fix.
+    """
+
+    suite: SuiteConfig
+    run_id: str
+    codecs: list[CodecJob]
+    datasets: list[DatasetJob]
+    metrics: dict[str, Metric]
+    skipped: list[str] = field(default_factory=list)
+
+    def items(self) -> Iterator[tuple[DatasetJob, Sample, CodecJob, float]]:
+        """Work items in execution order: image-major, so each image is loaded once."""
+        for dataset_job in self.datasets:
+            for sample in dataset_job.samples:
+                for codec_job in self.codecs:
+                    for point in codec_job.points:
+                        yield dataset_job, sample, codec_job, point
+
+    @property
+    def num_items(self) -> int:
+        images = sum(len(job.samples) for job in self.datasets)
+        return images * sum(len(job.points) for job in self.codecs)
+
+
+def build_with_device(factory: Any, options: dict[str, Any], device: str) -> Any:
+    """Calls a codec or metric class, passing ``device`` when its constructor takes one."""
+    if "device" in inspect.signature(factory).parameters and "device" not in options:
+        options = {**options, "device": device}
+    return factory(**options)
+
+
+def codec_config_hash(spec: CodecSpec, codec: Codec) -> str:
+    identity = {
+        "codec": spec.codec,
+        "config": codec.config(),
+        "versions": codec.versions(),
+        "bench": __version__,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _build_codec(spec: CodecSpec, device: str) -> CodecJob:
+    factory = codecs.get(spec.codec)
+    try:
+        codec = build_with_device(factory, spec.options, device)
+    except TypeError as error:
+        parameters = ", ".join(p for p in inspect.signature(factory).parameters if p != "self") or "none"
+        raise BenchError(f"codec {spec.label!r}: bad options {spec.options} ({error}); options: {parameters}") from error
+    points = spec.points if spec.points is not None else tuple(float(p) for p in codec.rate_points())
+    return CodecJob(spec, codec, codec_config_hash(spec, codec), tuple(points), tuple(codec.decoder_variants()))
+
+
+def build_plan(suite: SuiteConfig, run_id: str | None = None) -> Plan:
+    """Builds every component; a component that cannot run is listed in ``skipped`` and the rest goes on.
+
+    Raises:
+        BenchError: nothing at all can run (every codec or every dataset is unavailable).
+    """
+    suite.validate()
+    skipped: list[str] = []
+    codec_jobs = []
+    for spec in suite.codecs:
+        try:
+            codec_jobs.append(_build_codec(spec, suite.device))
+        except BenchError as error:
+            skipped.append(f"codec {spec.label}: {error}")
+    dataset_jobs = []
+    for spec in suite.datasets:
+        try:
+            dataset = datasets.get(spec.name)(root=spec.root, limit=spec.limit)
+            dataset_jobs.append(DatasetJob(spec, dataset, dataset.samples()))
+        except BenchError as error:
+            skipped.append(f"dataset {spec.name}: {error}")
+    built_metrics: dict[str, Metric] = {}
+    for name in suite.metrics:
+        try:
+            built_metrics[name] = build_with_device(metrics.get(name), {}, suite.device)
+        except MetricUnavailable as error:
+            skipped.append(f"metric {name}: {error}")
+    if not codec_jobs or not dataset_jobs:
+        raise BenchError("nothing to run: " + "; ".join(skipped))
+    return Plan(suite, run_id or suite.run_id(), codec_jobs, dataset_jobs, built_metrics, skipped)

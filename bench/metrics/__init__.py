@@ -1,0 +1,18 @@
+"""Metric registry. Each entry is written once here; the class's ``spec.key`` must equal its registry name."""
+
+from bench.registry import Registry
+
+metrics: Registry = Registry("metric")
+metrics.add("psnr-rgb", "bench.metrics.fidelity:PSNR")
+metrics.add("psnr-float", "bench.metrics.fidelity:PSNRFloat")
+metrics.add("ms-ssim-rgb", "bench.metrics.fidelity:MSSSIM")
+metrics.add("top1", "bench.metrics.task:Top1")
+metrics.add("top5", "bench.metrics.task:Top5")
+metrics.add("miou", "bench.metrics.task:MeanIoU")
+metrics.add("macc", "bench.metrics.task:MeanAccuracy")
+metrics.add("allacc", "bench.metrics.task:AllAccuracy")
+metrics.add("lpips-alex", "bench.metrics.perceptual:LPIPSAlex")
+metrics.add("lpips-vgg", "bench.metrics.perceptual:LPIPSVGG")
+metrics.add("dists", "bench.metrics.perceptual:DISTS")
+metrics.add("fid-256", "bench.metrics.fid:FID256")
+metrics.add("kid-256", "bench.metrics.fid:KID256")

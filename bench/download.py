@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.atomic import atomic_path
 from bench.errors import BenchError
 
 CHUNK = 1 << 20
@@ -36,39 +35,32 @@ def download(url: str, destination: Path, sha256: str | None, timeout: float = 6
             ``destination`` is left untouched in every failure case.
     """
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
     digest = hashlib.sha256()
     received = 0
-    try:
-        with os.fdopen(handle, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=timeout)
-            except OSError as error:
-                raise DownloadError(f"cannot download {url}: {error}") from error
-            with response:
-                expected = int(response.headers.get("Content-Length") or 0) or None
-                bar = tqdm(total=expected, unit="B", unit_scale=True, desc=destination.name, disable=not progress)
-                with bar:
-                    while True:
-                        try:
-                            block = response.read(CHUNK)
-                        except (OSError, http.client.HTTPException) as error:
-                            raise DownloadError(f"download of {url} broke off after {received} bytes: {error}") from error
-                        if not block:
-                            break
-                        out.write(block)
-                        digest.update(block)
-                        received += len(block)
-                        bar.update(len(block))
+    with atomic_path(destination) as temporary, open(temporary, "wb") as out:
+        try:
+            response = urllib.request.urlopen(url, timeout=timeout)
+        except OSError as error:
+            raise DownloadError(f"cannot download {url}: {error}") from error
+        with response:
+            expected = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=expected, unit="B", unit_scale=True, desc=destination.name, disable=not progress) as bar:
+                while True:
+                    try:
+                        block = response.read(CHUNK)
+                    except (OSError, http.client.HTTPException) as error:
+                        raise DownloadError(f"download of {url} broke off after {received} bytes: {error}") from error
+                    if not block:
+                        break
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    bar.update(len(block))
         if expected is not None and received != expected:
             raise DownloadError(f"download of {url} is truncated: {received} of {expected} bytes")
         if sha256 is not None and digest.hexdigest() != sha256:
             raise DownloadError(
                 f"download of {url} has sha256 {digest.hexdigest()}, expected {sha256}; the file was not kept"
             )
-        os.replace(temporary, destination)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        out.flush()
     return destination

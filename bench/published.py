@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from bench.atomic import write_text_atomic
 from bench.errors import BenchError
 from bench.schema import KEY_BPP, KEY_MS_SSIM, KEY_MS_SSIM_DB, KEY_PSNR
 
@@ -220,16 +220,7 @@ def write_compressai_json(
     if meta:
         document["meta"] = dict(meta)
     document["results"] = {key: [_json_number(v) for v in results[key]] for key in ordered}
-    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    write_text_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
     return path
 
 

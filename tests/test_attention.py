@@ -106,6 +106,17 @@ def test_flex_path_logic_matches_reference_on_cpu(shape):
     torch.testing.assert_close(out2, na2d_reference(q, k, v, rpb2, K), atol=1e-5, rtol=0)
 
 
+def test_tiled_path_cached_in_inference_mode_still_backpropagates():
+    q, k, v, rpb = random_inputs(1, 2, 9, 10, 7, seed=4)
+    with torch.inference_mode():
+        na2d_tiled(q, k, v, rpb, 7)  # fills the shape cache inside inference mode
+    rpb = rpb.clone().requires_grad_()
+    na2d_tiled(q, k, v, rpb, 7).square().sum().backward()
+    reference_rpb = rpb.detach().clone().requires_grad_()
+    na2d_reference(q, k, v, reference_rpb, 7).square().sum().backward()
+    torch.testing.assert_close(rpb.grad, reference_rpb.grad, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("path", [na2d_reference, na2d_tiled])
 def test_inputs_smaller_than_the_kernel_raise(path):
     q, k, v, rpb = random_inputs(1, 1, 6, 9, 7)

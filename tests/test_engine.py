@@ -145,13 +145,34 @@ def _stable_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[columns].sort_values(["codec", "image_id", "point"]).reset_index(drop=True)
 
 
+def _session_members(session_id: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session_id and fields[0] != "Z":  # fields: state, ppid, pgrp, session
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _assert_workers_exit(session_id: int, timeout: float = 15.0) -> None:
+    """Worker processes of a killed run must not outlive it."""
+    deadline = time.time() + timeout
+    while _session_members(session_id) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _session_members(session_id) == []
+
+
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, kodak_image):
     root = make_folder(tmp_path / "images", kodak_image, 3)
     suite_file = write_suite(tmp_path / "tiny.toml", root, jpeg_points=(5, 15, 30, 50, 70, 90))
     command = [sys.executable, "-m", "bench", "run", "--suite", str(suite_file), "--runs-dir", str(tmp_path / "killed"),
                "--no-progress", "--workers", "2"]
     process = subprocess.Popen(command, cwd=Path(__file__).parent.parent, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               start_new_session=True)
     store_path = tmp_path / "killed" / "tiny-folder" / STORE_NAME
     stored_before = 0
     deadline = time.time() + 120
@@ -166,6 +187,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, kodak_image
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    _assert_workers_exit(process.pid)
     total = 3 * (6 + 2)
     assert 3 <= stored_before < total, "the run must be killed mid-way"
     survivors = pd.read_sql_query("SELECT * FROM results", sqlite3.connect(store_path))

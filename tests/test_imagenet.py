@@ -179,5 +179,8 @@ def test_classifier_weights_of_another_architecture_are_refused(tmp_path):
     layout = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in state.items()}  # tiny file, same shapes
     torch.save({"state_dict": {f"module.{k}": v for k, v in layout.items()}}, tmp_path / "resnet.pth")
     assert isinstance(load_network("resnet50.tv_in1k", tmp_path / "resnet.pth"), torch.nn.Module)
-    with pytest.raises(CheckpointError, match="not convnext_tiny.fb_in1k weights"):
+    with pytest.raises(CheckpointError, match="does not match convnext_tiny.fb_in1k model"):
         load_network("convnext_tiny.fb_in1k", tmp_path / "resnet.pth")
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="cannot read the safetensors file"):
+        load_network("convnext_tiny.fb_in1k", tmp_path / "junk.safetensors")

@@ -38,8 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bench.engine.export import summary_table
-    from bench.engine.run import default_workers, run_suite
-    from bench.engine.suite import apply_overrides, load_suite, parse_checkpoint_options
+    from bench.engine.run import default_workers, plan_suites, run_suite
+    from bench.engine.suite import SuiteError, apply_overrides, load_suite, parse_checkpoint_options
 
     suite = apply_overrides(
         load_suite(args.suite),
@@ -51,17 +51,33 @@ def run(args: argparse.Namespace) -> int:
         checkpoints=parse_checkpoint_options(args.checkpoint),
         device=args.device,
     )
-    workers = args.workers if args.workers is not None else default_workers(suite.device)
-    result = run_suite(suite, args.runs_dir, args.run_id, fresh=args.fresh, progress=not args.no_progress,
-                       workers=workers)
-    print(summary_table(result.curves))
-    print(f"\nrun directory: {result.run_dir} ({result.outcome.computed} items computed, "
-          f"{result.outcome.reused} reused from the store)")
-    for line in result.plan.skipped:
+    if suite.experiments and args.run_id:
+        raise SuiteError(f"--run-id names one run directory; suite {suite.name!r} has {len(suite.experiments)} "
+                         f"experiments, each written to <runs-dir>/<suite>-<experiment>-<datasets>")
+    planned = plan_suites(suite, args.run_id)
+    skipped = [line for item in planned for line in item.skipped]
+    for line in skipped:  # up front, before any work: what cannot run here and what to pass for it
         print(f"skipped {line}", file=sys.stderr)
-    failures = result.outcome.failures
+    workers = args.workers if args.workers is not None else default_workers(suite.device)
+    failures: list[tuple[Path, str]] = []
+    for item in planned:
+        if item.plan is None:
+            continue
+        result = run_suite(item.suite, args.runs_dir, args.run_id, fresh=args.fresh, progress=not args.no_progress,
+                           workers=workers, plan=item.plan)
+        print(summary_table(result.curves))
+        print(f"\nrun directory: {result.run_dir} ({result.outcome.computed} items computed, "
+              f"{result.outcome.reused} reused from the store)")
+        failures += [(result.run_dir, failure) for failure in result.outcome.failures]
+    if len(planned) > 1:
+        for line in skipped:  # repeated at the end, where a long run's output ends
+            print(f"skipped {line}", file=sys.stderr)
+    if all(item.plan is None for item in planned):
+        print("error: nothing could run (see the skipped lines above)", file=sys.stderr)
+        return 2
     if failures:
-        print(f"error: {len(failures)} items failed, e.g. {failures[0]} (all reasons in {result.run_dir / 'results.csv'})",
+        run_dir, first = failures[0]
+        print(f"error: {len(failures)} items failed, e.g. {first} (all reasons in {run_dir / 'results.csv'})",
               file=sys.stderr)
         return 1
     return 0

@@ -9,11 +9,15 @@ Three interchangeable paths compute the same function (they agree to about 1e-6 
 
 - ``reference``: gathers the K x K keys and values of every query, the literal definition (row-chunked so that
   its memory stays bounded).
-- ``tiled``: the CPU fast path. Queries are cut into T x T tiles; the union of the windows of a tile lies in a
-  (T + K - 1)^2 key region, so each tile is one small dense attention (batched matmuls) with the bias and the
-  neighborhood mask added to the logits. Tiles are processed in chunks under a memory budget.
+- ``tiled``: the CPU fast path. Queries are cut into T x T tiles (T = 8); the windows of a tile lie in a
+  (T + K - 1)^2 key region, so each tile is one small dense attention with the bias and the neighborhood mask as
+  an additive mask, computed by the fused ``scaled_dot_product_attention``. Tiles at the same position relative
+  to the borders share that mask and have regularly spaced regions (one ``unfold``); row tiles are processed
+  in chunks under a memory budget. About 4x the dot products of the reference, but no K^2-fold gather.
 - ``flex``: ``torch.nn.attention.flex_attention`` with a neighborhood block mask and the bias in ``score_mod``
-  (compiled on CUDA; the eager version runs on CPU too, densely, which the tests use at small sizes).
+  (compiled on CUDA; the eager version runs on CPU too, densely, which the tests use at small sizes). One plan
+  (block mask, closures, bias buffer) per shape, so the compiled kernel is reused; inference only (the bias is
+  copied into the plan's buffer).
 
 ``backend="auto"`` picks ``flex`` on CUDA and ``tiled`` elsewhere; :func:`set_default_backend` or the
 ``backend`` argument override it.
@@ -103,7 +107,9 @@ def neighborhood_attention(
 # --- reference: the literal definition -------------------------------------------------------------------------
 
 
-def na2d_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpb: torch.Tensor, kernel_size: int) -> torch.Tensor:
+def na2d_reference(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpb: torch.Tensor, kernel_size: int
+) -> torch.Tensor:
     """Exact gather implementation: every query gathers its K x K keys and values."""
     batch, heads, height, width, dim = q.shape
     check_size(height, width, kernel_size)
@@ -154,7 +160,8 @@ class _AxisTiles:
         self.count = math.ceil(length / tile)
         first = torch.arange(self.count, device=device) * tile
         self.region_start = (first - K // 2).clamp(0, length - region).tolist()
-        keys = (torch.tensor(self.region_start, device=device)[:, None] + torch.arange(region, device=device))[:, None, :]
+        starts = torch.tensor(self.region_start, device=device)
+        keys = (starts[:, None] + torch.arange(region, device=device))[:, None, :]  # (n, 1, R)
         query = first[:, None] + torch.arange(tile, device=device)  # (n, T)
         start = ((query - K // 2).clamp(0, length - K))[:, :, None]
         valid = (keys >= start) & (keys < start + K)
@@ -164,9 +171,14 @@ class _AxisTiles:
 
 
 @lru_cache(maxsize=64)
-def _tiling(height: int, width: int, kernel_size: int, tile: int, device: torch.device):
-    rows = _AxisTiles(height, tile, kernel_size, device)
-    cols = _AxisTiles(width, tile, kernel_size, device)
+def _tiling(height: int, width: int, kernel_size: int, tile: tuple[int, int], device: torch.device):
+    with torch.inference_mode(False):  # cached tables must stay usable outside inference mode (autograd)
+        return _build_tiling(height, width, kernel_size, tile, device)
+
+
+def _build_tiling(height: int, width: int, kernel_size: int, tile: tuple[int, int], device: torch.device):
+    rows = _AxisTiles(height, tile[0], kernel_size, device)
+    cols = _AxisTiles(width, tile[1], kernel_size, device)
     # Flat index into [rpb.flatten(), -inf] of every (row type, column type): (types_r, types_c, T*T, R*R).
     span = 2 * kernel_size - 1
     r = rows.codes[:, None, :, None, :, None]
@@ -187,7 +199,8 @@ def _runs(types: list[int]) -> list[tuple[int, int, int]]:
 
 
 def na2d_tiled(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpb: torch.Tensor, kernel_size: int, tile: int = 8
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpb: torch.Tensor, kernel_size: int,
+    tile: int | tuple[int, int] = 8,
 ) -> torch.Tensor:
     """Tiled dense attention: one small exact attention per T x T query tile over its (T + K - 1)^2 key region.
 
@@ -197,6 +210,7 @@ def na2d_tiled(
     """
     batch, heads, height, width, dim = q.shape
     check_size(height, width, kernel_size)
+    tile = (tile, tile) if isinstance(tile, int) else tuple(tile)
     rows, cols, flat = _tiling(height, width, kernel_size, tile, q.device)
     th, tw, rh, rw = rows.tile, cols.tile, rows.region, cols.region
     # Channels-last views (B, H, W, heads, d): the layout of the qkv projection, so no copy here.
@@ -289,6 +303,14 @@ def _flex_function(device: torch.device) -> Callable:
     if device.type != "cuda":
         return flex_attention
     if _compiled_flex is None:
+        # One compiled graph per plan (shape x closures): an image size needs about 6; past the recompile limit
+        # dynamo would fall back to the dense eager path, which does not fit in memory at large sizes.
+        import torch._dynamo
+
+        for option in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                       "accumulated_cache_size_limit"):
+            if hasattr(torch._dynamo.config, option):
+                setattr(torch._dynamo.config, option, max(getattr(torch._dynamo.config, option), 256))
         _compiled_flex = torch.compile(flex_attention, dynamic=False)
     return _compiled_flex
 
@@ -300,8 +322,10 @@ def na2d_flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpb: torch.Tens
     key = (height, width, kernel_size, heads, q.device, q.dtype)
     plan = _flex_plans.get(key)
     if plan is None:
-        plan = _flex_plans[key] = _FlexPlan(height, width, kernel_size, heads, q.device, q.dtype)
-    plan.bias.copy_(rpb.detach())
+        with torch.inference_mode(False):
+            plan = _flex_plans[key] = _FlexPlan(height, width, kernel_size, heads, q.device, q.dtype)
+    with torch.inference_mode(False), torch.no_grad():
+        plan.bias.copy_(rpb.detach())
     tokens = height * width
     out = _flex_function(q.device)(
         q.reshape(batch, heads, tokens, dim).contiguous(),

@@ -34,7 +34,10 @@ ARCHITECTURE_LABELS = {
     "cheng2020-attn": "a CompressAI cheng2020-attn",
 }
 
-_EB_KEY = re.compile(r"^(?P<module>(?:.*\.)?entropy_bottleneck)\.(?P<kind>_matrices\.|_biases\.|_factors\.|matrices\.|biases\.|factors\.|_matrix|_bias|_factor)(?P<index>\d+)$")
+_EB_KEY = re.compile(
+    r"^(?P<module>(?:.*\.)?entropy_bottleneck)\."
+    r"(?P<kind>_matrices\.|_biases\.|_factors\.|matrices\.|biases\.|factors\.|_matrix|_bias|_factor)(?P<index>\d+)$"
+)
 _EB_KIND = {
     "_matrices.": "matrix", "matrices.": "matrix", "_matrix": "matrix",
     "_biases.": "bias", "biases.": "bias", "_bias": "bias",
@@ -187,7 +190,8 @@ def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Ten
             missing, unexpected, mismatched, detected,
         )
     loadable = {k: v for k, v in state_dict.items() if not is_derived(k)}
-    result = model.load_state_dict(loadable, strict=False)
+    # nn.Module's loader, not a subclass override: CompressAI's requires the derived CDF buffers to be present.
+    result = nn.Module.load_state_dict(model, loadable, strict=False)
     leftover = [k for k in result.missing_keys if not is_derived(k)] + list(result.unexpected_keys)
     if leftover:  # cannot happen after compare(); kept as a guard against silent partial loads
         raise CheckpointError(f"checkpoint {source} did not load completely: {', '.join(leftover[:5])}")

@@ -15,6 +15,7 @@ Every file is written with Pillow's defaults unless an option says otherwise, an
 from __future__ import annotations
 
 import io
+from importlib.metadata import version
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -30,10 +31,28 @@ from bench.tensors import as_batch, tensor_to_uint8, uint8_to_tensor
 SUBSAMPLINGS = ("4:2:0", "4:4:4")
 
 
+def _check_subsampling(subsampling: str) -> str:
+    if subsampling not in SUBSAMPLINGS:
+        raise BenchError(f"subsampling must be one of {', '.join(SUBSAMPLINGS)}, got {subsampling!r}")
+    return subsampling
+
+
 class PillowCodec(Codec):
-    """A codec whose files Pillow (or a registered plugin) writes and reads."""
+    """A codec whose files Pillow (or a registered plugin) writes and reads.
+
+    Subclasses declare their Pillow format, default rate points, the ``Image.save`` options every file gets
+    (``fixed_options``) and take their user options as typed constructor arguments stored in ``self.options``.
+    """
 
     pillow_format: ClassVar[str]
+    default_points: ClassVar[tuple[float, ...]]
+    fixed_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    def rate_points(self) -> Sequence[float]:
+        return self.default_points
 
     def encode(self, x: torch.Tensor, point: float) -> Bitstream:
         x = as_batch(x)
@@ -50,16 +69,17 @@ class PillowCodec(Codec):
 
     def save_options(self, point: float) -> dict[str, Any]:
         """Keyword arguments of ``Image.save`` for one rate point."""
-        return {"quality": int(point)}
+        return {"quality": int(point), **self.fixed_options, **self.options}
+
+    def config(self) -> dict[str, Any]:
+        return dict(self.options)
 
     def versions(self) -> dict[str, str]:
-        return {"Pillow": PIL.__version__}
+        return {"Pillow": PIL.__version__, **self.library_versions()}
 
-
-def _check_subsampling(subsampling: str) -> str:
-    if subsampling not in SUBSAMPLINGS:
-        raise BenchError(f"subsampling must be one of {', '.join(SUBSAMPLINGS)}, got {subsampling!r}")
-    return subsampling
+    def library_versions(self) -> dict[str, str]:
+        """Versions of the codec library behind Pillow."""
+        return {}
 
 
 class JPEG(PillowCodec):
@@ -68,21 +88,13 @@ class JPEG(PillowCodec):
     name = "jpeg"
     description = "JPEG (libjpeg-turbo via Pillow)"
     pillow_format = "JPEG"
+    default_points = (3, 5, 10, 20, 35, 55, 75, 90)
 
     def __init__(self, subsampling: str = "4:2:0"):
-        self.subsampling = _check_subsampling(subsampling)
+        super().__init__(subsampling=_check_subsampling(subsampling))
 
-    def rate_points(self) -> Sequence[float]:
-        return (3, 5, 10, 20, 35, 55, 75, 90)
-
-    def save_options(self, point: float) -> dict[str, Any]:
-        return {"quality": int(point), "subsampling": self.subsampling}
-
-    def config(self) -> dict[str, Any]:
-        return {"subsampling": self.subsampling}
-
-    def versions(self) -> dict[str, str]:
-        return {"Pillow": PIL.__version__, "libjpeg-turbo": features.version_codec("jpg") or "unknown"}
+    def library_versions(self) -> dict[str, str]:
+        return {"libjpeg-turbo": features.version_codec("jpg") or "unknown"}
 
 
 class WebP(PillowCodec):
@@ -91,21 +103,14 @@ class WebP(PillowCodec):
     name = "webp"
     description = "WebP (libwebp via Pillow)"
     pillow_format = "WEBP"
+    default_points = (1, 10, 25, 50, 75, 90)
+    fixed_options = {"lossless": False}
 
     def __init__(self, method: int = 4):
-        self.method = int(method)
+        super().__init__(method=int(method))
 
-    def rate_points(self) -> Sequence[float]:
-        return (1, 10, 25, 50, 75, 90)
-
-    def save_options(self, point: float) -> dict[str, Any]:
-        return {"quality": int(point), "method": self.method, "lossless": False}
-
-    def config(self) -> dict[str, Any]:
-        return {"method": self.method}
-
-    def versions(self) -> dict[str, str]:
-        return {"Pillow": PIL.__version__, "libwebp": features.version_module("webp") or "unknown"}
+    def library_versions(self) -> dict[str, str]:
+        return {"libwebp": features.version_module("webp") or "unknown"}
 
 
 class AVIF(PillowCodec):
@@ -114,22 +119,13 @@ class AVIF(PillowCodec):
     name = "avif"
     description = "AVIF (libavif via Pillow)"
     pillow_format = "AVIF"
+    default_points = (10, 25, 40, 55, 70, 80, 88)
 
     def __init__(self, subsampling: str = "4:4:4", speed: int = 6):
-        self.subsampling = _check_subsampling(subsampling)
-        self.speed = int(speed)
+        super().__init__(subsampling=_check_subsampling(subsampling), speed=int(speed))
 
-    def rate_points(self) -> Sequence[float]:
-        return (10, 25, 40, 55, 70, 80, 88)
-
-    def save_options(self, point: float) -> dict[str, Any]:
-        return {"quality": int(point), "subsampling": self.subsampling, "speed": self.speed}
-
-    def config(self) -> dict[str, Any]:
-        return {"subsampling": self.subsampling, "speed": self.speed}
-
-    def versions(self) -> dict[str, str]:
-        return {"Pillow": PIL.__version__, "libavif": features.version_module("avif") or "unknown"}
+    def library_versions(self) -> dict[str, str]:
+        return {"libavif": features.version_module("avif") or "unknown"}
 
 
 class JPEGXL(PillowCodec):
@@ -138,25 +134,16 @@ class JPEGXL(PillowCodec):
     name = "jpegxl"
     description = "JPEG XL (libjxl via pillow-jxl-plugin)"
     pillow_format = "JXL"
+    default_points = (1, 10, 30, 50, 70, 85, 92)
+    fixed_options = {"lossless": False}
 
     def __init__(self, effort: int = 7):
         import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
 
-        self.effort = int(effort)
+        super().__init__(effort=int(effort))
 
-    def rate_points(self) -> Sequence[float]:
-        return (1, 10, 30, 50, 70, 85, 92)
-
-    def save_options(self, point: float) -> dict[str, Any]:
-        return {"quality": int(point), "effort": self.effort, "lossless": False}
-
-    def config(self) -> dict[str, Any]:
-        return {"effort": self.effort}
-
-    def versions(self) -> dict[str, str]:
-        from importlib.metadata import version
-
-        return {"Pillow": PIL.__version__, "pillow-jxl-plugin": version("pillow-jxl-plugin")}
+    def library_versions(self) -> dict[str, str]:
+        return {"pillow-jxl-plugin": version("pillow-jxl-plugin")}
 
 
 class JPEG2000(PillowCodec):
@@ -169,15 +156,17 @@ class JPEG2000(PillowCodec):
     name = "jpeg2000"
     description = "JPEG 2000 (OpenJPEG via Pillow, 9/7, MCT)"
     pillow_format = "JPEG2000"
+    default_points = (0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0)
+    fixed_options = {"quality_mode": "rates", "irreversible": True, "mct": 1}
 
-    def rate_points(self) -> Sequence[float]:
-        return (0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0)
+    def __init__(self) -> None:
+        super().__init__()
 
     def save_options(self, point: float) -> dict[str, Any]:
-        return {"quality_mode": "rates", "quality_layers": [24.0 / float(point)], "irreversible": True, "mct": 1}
+        return {"quality_layers": [24.0 / float(point)], **self.fixed_options}
 
-    def versions(self) -> dict[str, str]:
-        return {"Pillow": PIL.__version__, "openjpeg": features.version_codec("jpg_2000") or "unknown"}
+    def library_versions(self) -> dict[str, str]:
+        return {"openjpeg": features.version_codec("jpg_2000") or "unknown"}
 
 
 class HEVCIntra(PillowCodec):
@@ -189,28 +178,22 @@ class HEVCIntra(PillowCodec):
     name = "hevc"
     description = "HEVC intra (x265 in HEIF via pillow-heif)"
     pillow_format = "HEIF"
+    default_points = (10, 20, 30, 40, 50, 60)
 
     def __init__(self, chroma: str = "4:4:4"):
         import pillow_heif
 
         pillow_heif.register_heif_opener()
-        self.chroma = _check_subsampling(chroma)
-
-    def rate_points(self) -> Sequence[float]:
-        return (10, 20, 30, 40, 50, 60)
+        super().__init__(chroma=_check_subsampling(chroma))
 
     def save_options(self, point: float) -> dict[str, Any]:
-        return {"quality": int(point), "chroma": int(self.chroma.replace(":", ""))}
+        return {"quality": int(point), "chroma": int(self.options["chroma"].replace(":", ""))}
 
-    def config(self) -> dict[str, Any]:
-        return {"chroma": self.chroma}
-
-    def versions(self) -> dict[str, str]:
+    def library_versions(self) -> dict[str, str]:
         import pillow_heif
 
         info = pillow_heif.libheif_info()
         return {
-            "Pillow": PIL.__version__,
             "pillow-heif": pillow_heif.__version__,
             "libheif": str(info.get("libheif")),
             "x265": str(info.get("encoders", {}).get("x265", "unknown")),

@@ -172,7 +172,6 @@ class CompressAIZooCodec(Codec):
 
     def config(self) -> dict[str, Any]:
         return {
-            "checkpoint": self.checkpoint,
             "metric": self.metric,
             "checkpoint_sha256": {str(q): self._digest(q) for q in sorted(self.files)},
             "qualities": config_value([int(q) for q in sorted(self.files)]),

@@ -29,7 +29,7 @@ their bitstreams to be reproduced byte for byte:
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -234,7 +234,7 @@ class SliceContextMixin:
         )
         self.gaussian_conditional = GaussianConditional(None)
 
-    def _run_plan(self, params: torch.Tensor, latent_shape: tuple[int, int, int, int], step) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _run_plan(self, params: torch.Tensor, latent_shape: tuple[int, ...], step):
         """Runs the coding plan; ``step(slice, positions, scales, means, gaussian)`` returns the integer symbols.
 
         Returns:
@@ -292,7 +292,7 @@ class SliceContextMixin:
         return encoder.flush(), y_hat
 
     def decompress_y(self, string: bytes, params: torch.Tensor) -> torch.Tensor:
-        """Decodes y_hat from its string given the hyper-synthesis output (y is 4x the size of z, half of params)."""
+        """Decodes y_hat from its string given the hyper-synthesis output (y: params' size, half its channels)."""
         batch, channels, height, width = params.shape
         shape = (batch, channels // 2, height, width)
         y_hat, _, _ = self._run_plan(params, shape, _StreamDecoder(string, self.gaussian_conditional))
@@ -305,9 +305,3 @@ def _parameter_net(in_channels: int, hidden_1: int, hidden_2: int, out_channels:
         conv(hidden_2, out_channels, 1, 1),
     )
 
-
-def iter_steps() -> Iterator[tuple[int, tuple[Position, ...] | None, str | None]]:
-    """Flattened coding plan: (slice index, positions, context conv) in coding order."""
-    for index, steps in enumerate(CODING_PLAN):
-        for positions, context in steps:
-            yield index, positions, context

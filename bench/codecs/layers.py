@@ -76,8 +76,9 @@ class NeighborhoodAttention2D(nn.Module):
         self.backend = backend
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.rpb = nn.Parameter(torch.zeros(num_heads, 2 * kernel_size - 1, 2 * kernel_size - 1))
-        with torch.no_grad():  # official: trunc_normal_(std=0.02, a=-2, b=2), i.e. a normal for all purposes
-            self.rpb.normal_(std=0.02).clamp_(-2.0, 2.0)
+        if not self.rpb.is_meta:  # official: trunc_normal_(std=0.02, a=-2, b=2), i.e. a normal for all purposes
+            with torch.no_grad():
+                self.rpb.normal_(std=0.02).clamp_(-2.0, 2.0)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from bench.codecs.learned import (
     read_bitstream,
     resolve_device,
 )
-from bench.codecs.transformer_lic import TransformerLIC, check_task
+from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerLIC, check_task
 from bench.schema import DEFAULT_VARIANT, Bitstream
 
 MPA_WEIGHTS_HINT = (
@@ -46,9 +46,10 @@ class MPAEnc(TransformerLIC):
 
     architecture: ClassVar[str] = "mpa-enc"
 
-    def __init__(self, N: int = 128, M: int = 320, *, decoder_task_ratios: Sequence[float] | None = None):
+    def __init__(self, N: int = 128, M: int = 320, depths: Sequence[int] = DEPTHS,
+                 num_heads: Sequence[int] = NUM_HEADS, *, decoder_task_ratios: Sequence[float] | None = None):
         super().__init__(N, M, levels=LEVELS, pad_small=False, encoder_multipath=True,
-                         decoder_task_ratios=decoder_task_ratios)
+                         decoder_task_ratios=decoder_task_ratios, depths=depths, num_heads=num_heads)
 
     def forward(self, x: torch.Tensor, quality: float = 1, q_task: float = 1, task_idx: int = 0) -> dict:
         if int(quality) != quality:
@@ -96,8 +97,9 @@ class MPA(MPAEnc):
 
     architecture: ClassVar[str] = "mpa"
 
-    def __init__(self, N: int = 128, M: int = 320):
-        super().__init__(N, M, decoder_task_ratios=TASK_HIDDEN_RATIOS)
+    def __init__(self, N: int = 128, M: int = 320, depths: Sequence[int] = DEPTHS,
+                 num_heads: Sequence[int] = NUM_HEADS):
+        super().__init__(N, M, depths, num_heads, decoder_task_ratios=TASK_HIDDEN_RATIOS)
 
     def forward(self, x: torch.Tensor, quality: float = 1, q_task: float = 1, task_idx: int = 0) -> dict:
         """Eval forward with fractional q: {x_hat (not clamped), likelihoods{y, z}, decisions, latent}."""
@@ -237,13 +239,8 @@ class MPAEncCodec(Codec):
     def config(self) -> dict[str, Any]:
         if self._sha256 is None:
             self._sha256 = checkpoint_digest(self.checkpoint)
-        return {
-            "checkpoint": self.checkpoint,
-            "checkpoint_sha256": self._sha256,
-            "qualities": config_value(self.qualities),
-            "attention": self.attention,
-            "device": str(self.device),
-        }
+        # The checkpoint's content, not its path; rate points and variants are part of each row's key instead.
+        return {"checkpoint_sha256": self._sha256, "attention": self.attention, "device": str(self.device)}
 
     def versions(self) -> dict[str, str]:
         return library_versions()
@@ -286,5 +283,4 @@ class MPACodec(MPAEncCodec):
         alpha, task = parse_variant(variant)
         return alpha_to_q_task(alpha), TASKS.index(task)
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "alphas": config_value(self.alphas), "tasks": config_value(self.tasks)}
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
@@ -20,7 +19,7 @@ from bench.codecs.learned import (
     read_bitstream,
     resolve_device,
 )
-from bench.codecs.transformer_lic import TransformerLIC
+from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerLIC
 from bench.errors import CheckpointError
 from bench.schema import DEFAULT_VARIANT, Bitstream
 
@@ -32,7 +31,8 @@ TINYLIC_WEIGHTS_HINT = (
 
 class TinyLIC(TransformerLIC):
     """TinyLIC: M. Lu, Z. Ma, "High-Efficiency Lossy Image Coding Through Adaptive Neighborhood Information
-    Aggregation" (arXiv 2204.11448); reproduces lumingzzz/TinyLIC ``compressai/models/tinylic.py``.
+    Aggregation" (arXiv 2204.11448); reproduces ``compressai/models/tinylic.py`` of lumingzzz/TinyLIC (5eade88),
+    whose entropy model and coding order MPA inherits unchanged.
 
     One model per rate; no gains or layer scales. Its bundled neighborhood attention zero-pads inputs smaller
     than the kernel (right/bottom) and crops back, so inputs down to 64 px work.
@@ -44,8 +44,10 @@ class TinyLIC(TransformerLIC):
     architecture: ClassVar[str] = "tinylic"
     min_size: ClassVar[int] = 64
 
-    def __init__(self, N: int = 128, M: int = 320):
-        super().__init__(N, M, levels=None, pad_small=True, encoder_multipath=False, decoder_task_ratios=None)
+    def __init__(self, N: int = 128, M: int = 320, depths: Sequence[int] = DEPTHS,
+                 num_heads: Sequence[int] = NUM_HEADS):
+        super().__init__(N, M, levels=None, pad_small=True, encoder_multipath=False, decoder_task_ratios=None,
+                         depths=depths, num_heads=num_heads)
 
     def forward(self, x: torch.Tensor) -> dict:
         return self._forward(x, None, None, 0)
@@ -124,7 +126,6 @@ class TinyLICCodec(Codec):
 
     def config(self) -> dict[str, Any]:
         return {
-            "checkpoint": self.checkpoint,
             "checkpoint_sha256": [checkpoint_digest(path) for path in self.files],
             "attention": self.attention,
             "device": str(self.device),
@@ -138,7 +139,8 @@ def _checkpoint_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith((".pth", ".pth.tar", ".pt", ".ckpt", ".tar")))
+        suffixes = (".pth", ".pth.tar", ".pt", ".ckpt", ".tar")
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(suffixes))
         if files:
             return files
         raise CheckpointError(f"checkpoint folder {path} holds no .pth/.pth.tar/.pt/.ckpt file; {TINYLIC_WEIGHTS_HINT}")

@@ -27,8 +27,9 @@ from bench.codecs.layers import (
     set_attention_backend,
 )
 
-DEPTHS = (2, 2, 6, 2, 2, 2)
+DEPTHS = (2, 2, 6, 2, 2, 2)  # g_a1, g_a3, g_a5, g_a7, h_a1, h_a3 (the synthesis mirrors them)
 NUM_HEADS = (8, 12, 16, 20, 12, 12)
+_STAGES = ("g_a1", "g_a3", "g_a5", "g_a7", "h_a1", "h_a3")
 KERNEL_SIZE = 7
 MLP_RATIO = 2.0
 
@@ -46,6 +47,8 @@ class TransformerLIC(SliceContextMixin, nn.Module):
 
     Args:
         N, M: channels (official 128 and 320).
+        depths, num_heads: blocks and heads of g_a1, g_a3, g_a5, g_a7, h_a1, h_a3 (and of their mirrors in the
+            synthesis); the official values are the defaults, smaller ones make fast test models.
         levels: quality levels of gains and layer scales (8), or None for a fixed-rate model.
         pad_small: attention pads inputs smaller than the kernel (TinyLIC) instead of raising (MPA).
         encoder_multipath: g_a1/g_a3/g_a5 route tokens between a main MLP and a FastMlp side path.
@@ -56,12 +59,13 @@ class TransformerLIC(SliceContextMixin, nn.Module):
     min_size: ClassVar[int] = 192
 
     def __init__(self, N: int = 128, M: int = 320, *, levels: int | None, pad_small: bool,
-                 encoder_multipath: bool, decoder_task_ratios: Sequence[float] | None):
+                 encoder_multipath: bool, decoder_task_ratios: Sequence[float] | None,
+                 depths: Sequence[int] = DEPTHS, num_heads: Sequence[int] = NUM_HEADS):
         super().__init__()
         self.N, self.M, self.levels = N, M, levels
         dims = (N, N * 3 // 2, N * 2, M)
-        depth = dict(zip(("a1", "a3", "a5", "a7", "ha1", "ha3"), DEPTHS))
-        heads = dict(zip(("a1", "a3", "a5", "a7", "ha1", "ha3"), NUM_HEADS))
+        depth = dict(zip(("a1", "a3", "a5", "a7", "ha1", "ha3"), depths))
+        heads = dict(zip(("a1", "a3", "a5", "a7", "ha1", "ha3"), num_heads))
         hyper_kernel = KERNEL_SIZE // 2
 
         def stage(dim, name, kernel, multipath=False, tasks=None):
@@ -105,7 +109,8 @@ class TransformerLIC(SliceContextMixin, nn.Module):
             self.InverseGain = nn.Parameter(torch.ones(levels, M))
             self.HyperGain = nn.Parameter(torch.ones(levels, dims[1]))
             self.InverseHyperGain = nn.Parameter(torch.ones(levels, dims[1]))
-        self.apply(_init_weights)
+        if not self.g_a0.weight.is_meta:  # built on the meta device only to be filled from a checkpoint
+            self.apply(_init_weights)
 
     # --- construction ------------------------------------------------------------------------------------------
 
@@ -125,11 +130,8 @@ class TransformerLIC(SliceContextMixin, nn.Module):
                         source: str | Path = "<state dict>"):
         """Builds the model with N and M read from the state dict (as the official ``from_state_dict``), loads it
         strictly, rebuilds the CDF tables with ``update(force=True)`` and sets eval mode."""
-        channels = {strip_module_prefix(k): v for k, v in state_dict.items() if k.endswith(("g_a0.weight", "g_a6.weight"))}
-        N = channels["g_a0.weight"].shape[0] if "g_a0.weight" in channels else 128
-        M = channels["g_a6.weight"].shape[0] if "g_a6.weight" in channels else 320
         with torch.device("meta"):  # every tensor comes from the state dict: skip the random initialisation
-            model = cls(N, M)
+            model = cls(**architecture_arguments(state_dict))
         model = model.to_empty(device="cpu")
         load_state_dict_checked(model, state_dict, source, cls.architecture)
         model.update(force=True)
@@ -237,6 +239,24 @@ class TransformerLIC(SliceContextMixin, nn.Module):
             "decisions": {"enc": enc_decisions, "dec": dec_decisions, "henc": [], "hdec": []},
             "latent": {"y": y, "y_hat": y_hat},
         }
+
+
+def architecture_arguments(state_dict) -> dict:
+    """N, M, depths and heads of the model a state dict was saved from (official defaults where a key is missing,
+    so that a foreign state dict still reaches the strict check and its readable error)."""
+    keys = {strip_module_prefix(k): v for k, v in state_dict.items()}
+    N = keys["g_a0.weight"].shape[0] if "g_a0.weight" in keys else 128
+    M = keys["g_a6.weight"].shape[0] if "g_a6.weight" in keys else 320
+    depths, heads = list(DEPTHS), list(NUM_HEADS)
+    for index, stage in enumerate(_STAGES):
+        prefix = f"{stage}.residual_group.blocks."
+        blocks = {int(k[len(prefix):].split(".")[0]) for k in keys if k.startswith(prefix)}
+        if blocks:
+            depths[index] = max(blocks) + 1
+        rpb = keys.get(f"{prefix}0.attn.rpb")
+        if rpb is not None:
+            heads[index] = rpb.shape[0]
+    return {"N": N, "M": M, "depths": tuple(depths), "num_heads": tuple(heads)}
 
 
 def _init_weights(module: nn.Module) -> None:

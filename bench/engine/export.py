@@ -13,15 +13,13 @@ Run directory layout::
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from bench.engine.aggregate import metric_columns
+from bench.published import write_compressai_json
 from bench.schema import (
     DEFAULT_VARIANT,
     KEY_BPP,
@@ -45,28 +43,11 @@ def _file_stem(codec: str, variant: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", stem.replace(",", "+"))
 
 
-def _clean(value: Any) -> Any:
-    """A missing value (NaN) becomes null; readers of CompressAI JSON expect numbers or null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def compressai_document(name: str, description: str, curve: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
-    """One curve (rows sorted by bpp) in CompressAI's result schema, plus every other metric and a ``meta`` block."""
-    keys = [key for key in COMPRESSAI_KEYS if key in curve] + [
-        key for key in [KEY_PAYLOAD_BPP, KEY_MS_SSIM_DB, *metric_columns(curve)] if key in curve and key not in COMPRESSAI_KEYS
-    ]
-    results = {key: [_clean(float(v)) for v in curve[key]] for key in dict.fromkeys(keys)}
-    return {"name": name, "description": description, "meta": meta, "results": results}
-
-
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(document, indent=2, allow_nan=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text + "\n")
-    temporary.replace(path)
+def curve_results(curve: pd.DataFrame) -> dict[str, list[float]]:
+    """The result lists of one curve (rows sorted by bpp): CompressAI's keys first, then every other metric."""
+    keys = [key for key in COMPRESSAI_KEYS if key in curve]
+    keys += [key for key in (KEY_PAYLOAD_BPP, KEY_MS_SSIM_DB, *metric_columns(curve)) if key in curve and key not in keys]
+    return {key: [float(v) for v in curve[key]] for key in keys}
 
 
 def export_run(run_dir: Path, rows: pd.DataFrame, curves: pd.DataFrame, codecs: pd.DataFrame) -> list[Path]:
@@ -80,10 +61,9 @@ def export_run(run_dir: Path, rows: pd.DataFrame, curves: pd.DataFrame, codecs: 
         meta = {"dataset": dataset, "codec": codec, "variant": variant, "config_hash": hashes.get(codec),
                 "points": [float(p) for p in curve["point"]], "images": int(curve["images"].max()),
                 "source": "mpa-bench"}
-        document = compressai_document(curve_name(codec, variant), descriptions.get(codec, ""), curve, meta)
         path = run_dir / "json" / dataset / f"{_file_stem(codec, variant)}.json"
-        write_json(path, document)
-        written.append(path)
+        written.append(write_compressai_json(path, curve_name(codec, variant), descriptions.get(codec, ""),
+                                             curve_results(curve), meta))
     return written
 
 

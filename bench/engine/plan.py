@@ -23,6 +23,14 @@ from bench.schema import Sample
 log = logging.getLogger(__name__)
 
 
+class NothingToRun(BenchError):
+    """No codec or no dataset of a suite can run here; ``skipped`` lists why, one component per line."""
+
+    def __init__(self, skipped: list[str]):
+        super().__init__("nothing to run: " + "; ".join(skipped))
+        self.skipped = skipped
+
+
 @dataclass
 class CodecJob:
     """A codec of the suite, built, with the rate points and decoder variants to run."""
@@ -106,7 +114,7 @@ def build_plan(suite: SuiteConfig, run_id: str | None = None) -> Plan:
     """Builds every component; a component that cannot run is listed in ``skipped`` and the rest goes on.
 
     Raises:
-        BenchError: nothing at all can run (every codec or every dataset is unavailable).
+        NothingToRun: nothing at all can run (every codec or every dataset is unavailable).
     """
     suite.validate()
     skipped: list[str] = []
@@ -130,5 +138,5 @@ def build_plan(suite: SuiteConfig, run_id: str | None = None) -> Plan:
         except MetricUnavailable as error:
             skipped.append(f"metric {name}: {error}")
     if not codec_jobs or not dataset_jobs:
-        raise BenchError("nothing to run: " + "; ".join(skipped))
+        raise NothingToRun(skipped)
     return Plan(suite, run_id or suite.run_id(), codec_jobs, dataset_jobs, built_metrics, skipped)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -163,8 +165,16 @@ def _failure(key: ItemKey, reason: str) -> ItemResult:
 _worker_plan: Plan | None = None
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Ends a worker whose parent died (e.g. ``kill -9``): pool workers would otherwise wait forever."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)
+
+
 def _start_worker(suite: SuiteConfig, run_id: str, threads: int) -> None:
     global _worker_plan
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     logging.getLogger().setLevel(logging.ERROR)  # the parent already reported what was skipped
     torch.set_num_threads(threads)
     _worker_plan = build_plan(suite, run_id)

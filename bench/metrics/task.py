@@ -202,8 +202,8 @@ class SegmentationMetric(Metric):
         return [intersection_and_union(prediction, padded) for prediction in predictions]
 
     @classmethod
-    def aggregate(cls, values: Sequence[PerImage]) -> float:  # type: ignore[override]
-        """Pools the per-image counts (needs no network, so it also works on the class)."""
+    def aggregate(cls, values: Sequence[PerImage]) -> float:
+        """Pools the per-image counts (sums over images), then the official formula."""
         counts = pool_counts(values)  # type: ignore[arg-type]
         return float("nan") if counts is None else segmentation_scores(counts)[cls.score]
 

@@ -17,6 +17,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from bench.codecs.checkpoints import load_state_dict_checked, read_state_dict
 from bench.errors import CheckpointError
 from bench.tasks import NetworkScorer, TaskNetworkCard, default_device, locate_weights, tasks
 
@@ -81,45 +82,27 @@ def build_network(name: str) -> nn.Module:
     raise ValueError(f"{name} is not a classification network")
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file or a torch checkpoint (bare, ``{'state_dict'}`` or ``{'model'}``),
-    ``module.`` stripped; torch files are read with ``weights_only=True``."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            raw = load_file(str(path))
-        else:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated or foreign files raise many different types
-        raise CheckpointError(f"{path}: cannot read the weights ({error}); replace the file") from error
-    for wrapper in ("state_dict", "model"):
-        if isinstance(raw, dict) and isinstance(raw.get(wrapper), dict):
-            raw = raw[wrapper]
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{path}: expected a state dict, got {type(raw).__name__}")
-    return {(key[len("module."):] if key.startswith("module.") else key): value for key, value in raw.items()}
-
-
 def load_network(name: str, path: Path) -> nn.Module:
-    """Classifier ``name`` in eval mode with the weights at ``path``, every key and shape matched.
+    """Classifier ``name`` in eval mode with the weights at ``path`` (``.safetensors`` as the Hugging Face hub
+    serves timm weights, or a torch file), every key and shape matched
+    (:func:`bench.codecs.checkpoints.load_state_dict_checked`).
 
     Raises:
         CheckpointError: unreadable file or weights of another architecture.
     """
+    path = Path(path)
     model = build_network(name)
-    state = read_state_dict(Path(path))
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k].shape))
-    if missing or unexpected or wrong:
-        first = (missing or unexpected or wrong)[0]
-        raise CheckpointError(
-            f"{path}: not {name} weights ({len(missing)} keys missing, {len(unexpected)} unexpected, "
-            f"{len(wrong)} with another shape; first: {first})"
-        )
-    model.load_state_dict(state, strict=True)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as error:
+            raise CheckpointError(f"{path}: cannot read the safetensors file ({error}); replace the file") from error
+    else:
+        state = read_state_dict(path)
+    load_state_dict_checked(model, state, path, name)
     return model.eval()
 
 

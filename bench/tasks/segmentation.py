@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import CheckpointError
+from bench.codecs.checkpoints import load_checkpoint
 from bench.tasks import NetworkScorer, TaskNetworkCard, default_device, locate_weights
 
 NUM_CLASSES = 150
@@ -170,43 +170,16 @@ def num_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def checkpoint_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The state dict of a semseg training checkpoint (``{'state_dict': ...}`` or bare), ``module.`` stripped."""
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle errors, truncated zip, not a torch file
-        raise CheckpointError(f"{path}: cannot read as a torch checkpoint ({error}); replace the file") from error
-    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
-        raw = raw["state_dict"]
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{path}: expected a state dict or {{'state_dict': ...}}, got {type(raw).__name__}")
-    return {(key[len("module."):] if key.startswith("module.") else key): value for key, value in raw.items()}
-
-
 def load_pspnet50(path: Path) -> PSPNet50:
-    """A PSPNet50 in eval mode with the weights at ``path``, matched strictly (every key, every shape).
+    """A PSPNet50 in eval mode with the weights at ``path`` (semseg's ``{'state_dict': ...}`` with ``module.``
+    prefixes, or a bare state dict), matched strictly, every key and every shape
+    (:func:`bench.codecs.checkpoints.load_checkpoint`).
 
     Raises:
         CheckpointError: unreadable file, or keys/shapes that are not the semseg ADE20K PSPNet50 layout.
     """
-    state = checkpoint_state_dict(Path(path))
     model = PSPNet50()
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k].shape))
-    if missing or unexpected or wrong:
-        details = []
-        if missing:
-            details.append(f"{len(missing)} missing (first {missing[0]})")
-        if unexpected:
-            details.append(f"{len(unexpected)} unexpected (first {unexpected[0]})")
-        if wrong:
-            details.append(f"{len(wrong)} with another shape (first {wrong[0]}: {tuple(state[wrong[0]].shape)})")
-        raise CheckpointError(
-            f"{path}: not the semseg ADE20K PSPNet50 layout: {'; '.join(details)}; use pspnet_train_epoch_100.pth"
-        )
-    model.load_state_dict(state, strict=True)
+    load_checkpoint(model, path, PSPNET50_ADE20K.name, missing_hint=PSPNET50_ADE20K.fetch)
     return model.eval()
 
 

@@ -1,0 +1,197 @@
+"""run store -> visual comparison strip: the original image, each codec at a similar rate, and MPA at each alpha.
+
+Reconstructions are decoded again from the bitstreams stored in the run store, by codecs rebuilt from the run's
+resolved suite (``suite.toml``), and scored with the run's 8-bit PSNR; the strip is a centre crop of one image. The
+reference codec (an MPA-style codec with alpha variants if the run has one, else the suite's first codec) sets the
+rate: its middle rate point on the image; every other codec shows its rate point closest to that rate in log-bpp.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bench.codecs import codecs
+from bench.codecs.mpa import parse_variant
+from bench.data import datasets
+from bench.engine.export import curve_name
+from bench.engine.plan import build_with_device, codec_config_hash
+from bench.engine.store import RunStore
+from bench.errors import BenchError
+from bench.metrics.fidelity import psnr
+from bench.report.rundata import RunData
+from bench.schema import KEY_PSNR, Bitstream
+from bench.tensors import image_to_tensor, quantize_8bit, tensor_to_uint8
+
+DEFAULT_CROP = 256
+REFERENCE_TASK = "mse"
+
+
+class StripUnavailable(BenchError):
+    """The run cannot give a visual strip here (no suite file, original images or decodable codec)."""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One image of the strip with what its caption says."""
+
+    title: str
+    caption: str
+    image: np.ndarray  # (h, w, 3) uint8 crop
+    codec: str = ""
+    variant: str = ""
+    point: float | None = None
+    bpp: float | None = None
+    psnr: float | None = None
+
+
+@dataclass
+class VisualStrip:
+    dataset: str
+    image_id: str
+    panels: list[Panel]
+    notes: list[str] = field(default_factory=list)
+
+
+def _alpha(variant: str) -> tuple[float, str] | None:
+    try:
+        return parse_variant(variant)
+    except ValueError:
+        return None
+
+
+def _title(label: str, variant: str) -> str:
+    parsed = _alpha(variant)
+    if parsed is None:
+        return curve_name(label, variant)
+    return f"{label} (α = {parsed[0]:g})" if parsed[1] == REFERENCE_TASK else f"{label} (α = {parsed[0]:g}, {parsed[1]})"
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    height, width = image.shape[:2]
+    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    return image[top : top + size, left : left + size]
+
+
+def _choose_panels(rows: pd.DataFrame, order: list[str], target_bpp: float | None = None,
+                   ) -> tuple[str, float, list[tuple[str, float, list[str]]]]:
+    """(reference label, target bpp, [(label, point, variants)]) for one image's rows."""
+    labels = [label for label in order if label in set(rows["codec"])]
+    if not labels:
+        raise StripUnavailable("no codec of the run's suite.toml has results on this image")
+    mpa_style = [label for label in labels if rows[rows["codec"] == label]["variant"].map(_alpha).notna().all()]
+    reference = mpa_style[0] if mpa_style else labels[0]
+    points = rows[rows["codec"] == reference].groupby("point")["bpp"].first().sort_values()
+    if target_bpp is None:
+        target_point = float(points.index[(len(points) - 1) // 2])
+    else:
+        target_point = float((np.log(points) - math.log(target_bpp)).abs().idxmin())
+    target = float(points.loc[target_point]) if target_bpp is None else target_bpp
+    plan = []
+    for label in labels:
+        mine = rows[rows["codec"] == label]
+        if label == reference:
+            variants = list(dict.fromkeys(mine["variant"]))
+            if mpa_style:
+                chosen = [v for v in variants if _alpha(v)[1] == REFERENCE_TASK] or variants
+                variants = sorted(chosen, key=lambda v: _alpha(v)[0])
+            else:
+                variants = variants[:1]
+            plan.append((label, target_point, variants))
+            continue
+        by_point = mine.groupby("point")["bpp"].first()
+        point = float((np.log(by_point) - math.log(target)).abs().idxmin())
+        plan.append((label, point, [mine["variant"].iloc[0]]))
+    if mpa_style:  # other codecs first, MPA at each alpha last, as the paper's visualisation
+        plan.sort(key=lambda item: item[0] == reference)
+    return reference, target, plan
+
+
+def _load_original(run: RunData, dataset: str, image_id: str) -> np.ndarray:
+    spec = next((d for d in run.suite.datasets if d.name == dataset), None)
+    if spec is None:
+        raise BenchError(f"dataset {dataset} is not in {run.run_dir / 'suite.toml'}")
+    samples = datasets.get(spec.name)(root=spec.root, limit=spec.limit).samples()
+    sample = next((s for s in samples if s.image_id == image_id), None)
+    if sample is None:
+        raise BenchError(f"image {image_id} is no longer in dataset {dataset}")
+    return sample.load()
+
+
+def visual_strip(run: RunData, dataset: str | None = None, image_id: str | None = None, crop: int = DEFAULT_CROP,
+                 device: str = "cpu", target_bpp: float | None = None) -> VisualStrip:
+    """Builds the strip of one image.
+
+    Args:
+        dataset, image_id: which image (default: the first dataset, and its image with the most codecs).
+        crop: side of the centre crop in pixels.
+        device: where learned codecs decode.
+        target_bpp: the rate to match (default: the reference codec's middle rate point on the image).
+
+    Raises:
+        StripUnavailable: what is missing here (suite file, original image, every codec).
+        BenchError: a dataset or image that the run does not have.
+    """
+    if run.suite is None:
+        raise StripUnavailable(f"{run.run_dir} has no readable suite.toml to rebuild the codecs from")
+    ok = run.rows[run.rows["status"] == "ok"]
+    dataset = dataset or str(ok["dataset"].iloc[0])
+    ok = ok[ok["dataset"] == dataset]
+    if ok.empty:
+        raise BenchError(f"no results for dataset {dataset!r} in {run.run_dir}")
+    if image_id is None:
+        image_id = str(ok.groupby("image_id")["codec"].nunique().sort_index().idxmax())
+    rows = ok[ok["image_id"] == image_id]
+    if rows.empty:
+        raise BenchError(f"no results for image {image_id!r} of {dataset} in {run.run_dir}")
+    try:
+        original = _load_original(run, dataset, image_id)
+    except BenchError as error:
+        raise StripUnavailable(f"cannot load the original image ({error})") from error
+    order = [spec.label for spec in run.suite.codecs]
+    _, target, plan = _choose_panels(rows, order, target_bpp)
+    x = image_to_tensor(original)
+    strip = VisualStrip(dataset, image_id, [Panel("Original", f"{dataset}/{image_id}",
+                                                  centre_crop(tensor_to_uint8(x), crop))])
+    hashes = dict(zip(run.codecs["label"], run.codecs["config_hash"]))
+    specs = {spec.label: spec for spec in run.suite.codecs}
+    with RunStore(run.store_path) as store:
+        for label, point, variants in plan:
+            try:
+                strip.panels += _decode_panels(store, run, specs[label], hashes[label], rows, dataset, image_id,
+                                               point, variants, x, crop, device, strip.notes)
+            except (BenchError, KeyError, TypeError, ValueError, RuntimeError) as error:
+                strip.notes.append(f"{label}: not shown ({type(error).__name__}: {error})")
+    if len(strip.panels) == 1:
+        raise StripUnavailable("no codec could decode its stored bitstreams: " + "; ".join(strip.notes))
+    strip.notes.insert(0, f"{dataset}/{image_id}, centre crop of {min(crop, original.shape[0])}x"
+                          f"{min(crop, original.shape[1])} px; codecs at the rate point closest to {target:.4f} bpp.")
+    return strip
+
+
+def _decode_panels(store: RunStore, run: RunData, spec, stored_hash: str, rows: pd.DataFrame, dataset: str,
+                   image_id: str, point: float, variants: list[str], x, crop: int, device: str,
+                   notes: list[str]) -> list[Panel]:
+    codec = build_with_device(codecs.get(spec.codec), spec.options, device)
+    if codec_config_hash(spec, codec) != stored_hash:
+        notes.append(f"{spec.label}: the codec's configuration or library versions changed since the run; "
+                     f"its bitstream was decoded by the current one")
+    data = store.bitstream(run.run_id, spec.label, stored_hash, dataset, image_id, point)
+    first = rows[(rows["codec"] == spec.label) & (rows["point"] == point)].iloc[0]
+    bitstream = Bitstream(data, int(first["height"]), int(first["width"]), int(first["payload_bytes"]))
+    panels = []
+    for decoded in codec.decode_variants(bitstream, variants):
+        x_hat = quantize_8bit(decoded.x_hat)
+        value = psnr(x, x_hat)
+        row = rows[(rows["codec"] == spec.label) & (rows["point"] == point) & (rows["variant"] == decoded.variant)]
+        stored = float(row[KEY_PSNR].iloc[0]) if KEY_PSNR in row and len(row) else math.nan
+        if math.isfinite(stored) and abs(stored - value) > 1e-6:
+            notes.append(f"{spec.label} {decoded.variant} at {point:g}: PSNR of the new decode {value:.4f} dB differs "
+                         f"from the stored {stored:.4f} dB")
+        bpp = 8.0 * len(data) / (bitstream.height * bitstream.width)
+        panels.append(Panel(_title(spec.label, decoded.variant), f"{bpp:.4f} bpp  {value:.2f} dB",
+                            centre_crop(tensor_to_uint8(x_hat), crop), spec.label, decoded.variant, point, bpp, value))
+    return panels

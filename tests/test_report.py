@@ -216,8 +216,11 @@ def test_complexity_json_gives_table_4_beside_the_poster_numbers(run_dir, tmp_pa
     report = build_report(run_dir, tmp_path / "out", options)
     table = next(t for t in report.tables if t.section == "complexity")
     markdown = table.files["md"].read_text()
-    assert "| TinyLIC | 28.46 | 28.46M | 439.00 | 439.29 | 12.50 | – | 12.68 |" in markdown
-    assert "| MPA | 29.50 | 29.00M~30.53M | 400.00 | 384.84~441.52 | 13.00 | 6.00 / 7.00 | 12.72~13.05 |" in markdown
+    # 28.46M vs 28.46M; 439.00 vs 439.29 is (439.00 - 439.29) / 439.29 = -0.066 %; MPA single values against
+    # the poster's ranges: (29.50 - 29.00) / 29.00 = +1.72 %, (29.50 - 30.53) / 30.53 = -3.37 % ...
+    assert "| TinyLIC | 28.46 | 28.46M | +0.00% | 439.00 | 439.29 | \u22120.07% | 12.50 | – | 12.68 |" in markdown
+    assert ("| MPA | 29.50 | 29.00M~30.53M | +1.72%~\u22123.37% | 400.00 | 384.84~441.52 | +3.94%~\u22129.40% | "
+            "13.00 | 6.00 / 7.00 | 12.72~13.05 |") in markdown
     data = pd.read_csv(figure(report, "complexity").files["csv"])
     paper = data[(data["series"] == "paper") & (data["panel"] == "params_m")].set_index("model")["value"]
     assert paper["TinyLIC"] == pytest.approx(28.46) and paper["MPA"] == pytest.approx((29.00 + 30.53) / 2)

@@ -15,7 +15,7 @@ from typing import Sequence
 from bench import __version__
 from bench.errors import BenchError
 
-COMMANDS = ("run", "ls", "datasets", "weights", "report", "check")
+COMMANDS = ("run", "ls", "datasets", "weights", "report", "check", "profile")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -94,7 +94,10 @@ class JPEG(PillowCodec):
         super().__init__(subsampling=_check_subsampling(subsampling))
 
     def library_versions(self) -> dict[str, str]:
-        return {"libjpeg-turbo": features.version_codec("jpg") or "unknown"}
+        return {
+            "libjpeg-turbo": features.version_feature("libjpeg_turbo") or "unknown",
+            "libjpeg-api": features.version_codec("jpg") or "unknown",
+        }
 
 
 class WebP(PillowCodec):

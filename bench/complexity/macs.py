@@ -266,30 +266,41 @@ def _self_counts(counter: FlopCounterMode) -> dict[tuple[str, Any], int]:
     """``{(module path without the root, op): FLOPs}`` of each module itself (its children's subtracted)."""
     counts = {name: ops for name, ops in counter.get_flop_counts().items() if name != "Global"}
     roots = [name for name in counts if "." not in name]
+    if len(roots) > 1:  # ModuleTracker names the root by class: several roots would double count
+        raise RuntimeError(f"the count has several root modules ({roots}): call the model itself, e.g. with its "
+                           f"forward patched to the part to count (bench.complexity.table4.count_part)")
+    # A module's counts include its descendants'. Only modules that ran appear (a ModuleList never runs), so the
+    # parent of an entry is its nearest listed ancestor, not necessarily its direct one.
+    children: dict[str, list[str]] = {name: [] for name in counts}
+    for name in counts:
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            ancestor = ".".join(parts[:cut])
+            if ancestor in counts:
+                children[ancestor].append(name)
+                break
     result: dict[tuple[str, Any], int] = {}
     for name, ops in counts.items():
-        prefix = name + "."
-        children = [child for child in counts if child.startswith(prefix) and "." not in child[len(prefix):]]
         path = name.split(".", 1)[1] if "." in name else ""
         for op, flops in ops.items():
-            own = flops - sum(counts[child].get(op, 0) for child in children)
+            own = flops - sum(counts[child].get(op, 0) for child in children[name])
             if own:
                 result[(path, op)] = result.get((path, op), 0) + own
-    if len(roots) > 1:  # ModuleTracker names the root by class: several roots would double count
-        raise RuntimeError(f"more than one root module in the count: {roots}")
     return result
 
 
 def count_macs(model: nn.Module, run: Callable[[nn.Module, torch.Tensor], Any], height: int, width: int,
-               batch: int = 1, device: str | torch.device = "meta") -> MacCount:
+               batch: int = 1, device: str | torch.device | None = None) -> MacCount:
     """Counts one call ``run(model, x)`` on an all-zero (batch, 3, height, width) input.
 
     Args:
-        model: on ``device`` (``meta`` for shape-only counting, see the module docstring).
+        model: on ``meta`` for shape-only counting (see the module docstring), or on a real device.
         run: what to count, e.g. ``lambda m, x: m(x, quality=8, q_task=1)``.
         height, width, batch: input size; the totals are per image and per pixel of this size.
-        device: where ``x`` is made (the model's device).
+        device: where ``x`` is made; default: the device of the model's parameters.
     """
+    if device is None:
+        device = next(iter(model.parameters()), torch.empty(0)).device
     device = torch.device(device)
     attention_op = attention_operator()
     norm_act: dict[str, int] = {}

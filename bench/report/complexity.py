@@ -22,6 +22,21 @@ profiler (``python -m bench profile``) writes them. Schema (``mpa-bench/complexi
         }
       ]
     }
+
+Optional extensions (written by ``python -m bench profile``; files without them read as before):
+
+- ``params``, ``kmacs_per_pixel`` and ``latency_ms`` may be ``null``: not applicable (a classical codec has no
+  parameters or MACs) or not measured (latency of an architecture-only row). Shown as "–".
+- ``"range": {"params": [lo, hi], "kmacs_per_pixel": [lo, hi], "latency_ms": [lo, hi]}``: measured ranges (e.g.
+  MPA over q), shown as ``lo~hi`` and compared bound by bound with a published range.
+- ``"relative": true``: the row is a change against the rows above (``+ MLPs``); shown with a sign and compared
+  with the poster's signed numbers (``+0.51M~+2.04M``).
+- top level ``"notes": [...]`` and ``"convention": {"name", "sentence", "params_sentence"}``: printed under the
+  table (the counting convention that reproduces the paper, and how closely).
+- top level ``"mpa_sweep": {"points": [{"quality", "alpha", "q_task", "task", "kmacs_per_pixel"}, ...]}``: MPA's
+  KMACs per pixel over q and alpha (:func:`read_complexity_sweep`, :func:`complexity_sweep_table`).
+
+Relative differences (measured - paper) / |paper| are computed here, from the measured values and the paper's.
 """
 
 from __future__ import annotations
@@ -60,25 +75,54 @@ class ComplexityFileError(BenchError):
     """A complexity.json that does not follow the schema."""
 
 
+QUANTITIES = ("params", "kmacs_per_pixel", "latency_ms")
+
+
 @dataclass(frozen=True)
 class ModelComplexity:
-    """One row of Table 4 as measured, with the published numbers when known."""
+    """One row of Table 4 as measured, with the published numbers when known.
+
+    Attributes:
+        params, kmacs_per_pixel, latency_ms: measured values (None: not applicable or not measured); for a
+            ranged row, the low end.
+        ranges: measured ``(low, high)`` per quantity, where the row is a range.
+        relative: the row is a change against the rows above (``+ MLPs``).
+        notes: the file's notes (the counting-convention sentence), shown under the table.
+    """
 
     name: str
-    params: int
-    kmacs_per_pixel: float
-    latency_ms: float
+    params: int | None
+    kmacs_per_pixel: float | None
+    latency_ms: float | None
     encode_ms: float | None = None
     decode_ms: float | None = None
     paper: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    relative: bool = False
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def measured(self, key: str) -> tuple[float, float] | None:
+        """``(low, high)`` of a quantity (a single value gives low == high); None where not measured."""
+        if key in self.ranges:
+            return self.ranges[key]
+        value = getattr(self, key)
+        return None if value is None else (float(value), float(value))
+
+    def published(self, key: str) -> tuple[float, float] | None:
+        return parse_published(self.paper.get(key), relative=self.relative)
+
+    def relative_difference(self, key: str) -> tuple[float | None, float | None] | None:
+        """(measured - paper) / |paper| at each bound; None where either side is missing (or the paper's is 0)."""
+        return relative_difference(self.measured(key), self.published(key))
 
 
-def parse_published(value: Any) -> tuple[float, float] | None:
-    """``28.46M`` -> (28.46e6, 28.46e6); ``384.84~441.52`` -> (384.84, 441.52); relative ``+0.03M`` -> None."""
+def parse_published(value: Any, relative: bool = False) -> tuple[float, float] | None:
+    """``28.46M`` -> (28.46e6, 28.46e6); ``384.84~441.52`` -> (384.84, 441.52); a signed (relative) value such as
+    ``+0.03M`` or ``-56.68~+0`` -> None, unless ``relative`` asks for it: then (0.03e6, 0.03e6), (-56.68, 0.0)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value), float(value)
-    if not isinstance(value, str) or value.strip().startswith(("+", "-")):
+    if not isinstance(value, str) or (value.strip().startswith(("+", "-")) and not relative):
         return None
     bounds = []
     for part in value.replace(" ", "").split("~"):
@@ -89,14 +133,25 @@ def parse_published(value: Any) -> tuple[float, float] | None:
     return (bounds[0], bounds[-1]) if bounds else None
 
 
-def _latency(value: Any, where: str) -> tuple[float, float | None, float | None]:
+def relative_difference(measured: tuple[float, float] | None, paper: tuple[float, float] | None
+                        ) -> tuple[float | None, float | None] | None:
+    """Bound by bound (measured - paper) / |paper|; a bound whose paper value is 0 gives None."""
+    if measured is None or paper is None:
+        return None
+    return tuple(None if p == 0 else (m - p) / abs(p) for m, p in zip(measured, paper))  # type: ignore[return-value]
+
+
+def _latency(value: Any, where: str) -> tuple[float | None, float | None, float | None]:
+    if value is None:
+        return None, None, None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value), None, None
     if isinstance(value, dict) and ("total" in value or {"encode", "decode"} <= set(value)):
         encode, decode = value.get("encode"), value.get("decode")
         total = value.get("total", (encode or 0.0) + (decode or 0.0))
         return float(total), None if encode is None else float(encode), None if decode is None else float(decode)
-    raise ComplexityFileError(f"{where}: latency_ms must be a number or {{encode, decode[, total]}}, got {value!r}")
+    raise ComplexityFileError(f"{where}: latency_ms must be a number, {{encode, decode[, total]}} or null, "
+                             f"got {value!r}")
 
 
 def read_complexity(path: Path | str) -> list[ModelComplexity]:
@@ -110,23 +165,67 @@ def read_complexity(path: Path | str) -> list[ModelComplexity]:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ComplexityFileError(f"cannot read complexity file {path}: {error}") from error
+    return models_from_document(data, str(path))
+
+
+def models_from_document(data: Any, source: str = "<complexity document>") -> list[ModelComplexity]:
+    """The rows of an already parsed complexity document (what :func:`read_complexity` reads from a file).
+
+    Raises:
+        ComplexityFileError: another schema, or a model without a required field.
+    """
+    path = source
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("models"), list):
         raise ComplexityFileError(f"{path}: not a {SCHEMA} file (needs 'schema': {SCHEMA!r} and a 'models' list); "
                                   f"{PROFILE_HINT}")
+    notes = _file_notes(data)
     models = []
     for index, entry in enumerate(data["models"]):
         where = f"{path}: models[{index}]"
         missing = [key for key in REQUIRED if not isinstance(entry, dict) or key not in entry]
         if missing:
-            raise ComplexityFileError(f"{where} lacks {', '.join(missing)} (required: {', '.join(REQUIRED)})")
+            raise ComplexityFileError(f"{where} lacks {', '.join(missing)} (required: {', '.join(REQUIRED)}; "
+                                      f"null where not applicable)")
         try:
             total, encode, decode = _latency(entry["latency_ms"], where)
-            paper = dict(entry.get("paper") or POSTER_TABLE4.get(str(entry["name"]), {}))
-            models.append(ModelComplexity(str(entry["name"]), int(entry["params"]), float(entry["kmacs_per_pixel"]),
-                                          total, encode, decode, paper, str(path)))
+            paper = entry.get("paper")
+            paper = dict(POSTER_TABLE4.get(str(entry["name"]), {}) if paper is None else paper)
+            params = None if entry["params"] is None else int(entry["params"])
+            kmacs = None if entry["kmacs_per_pixel"] is None else float(entry["kmacs_per_pixel"])
+            models.append(ModelComplexity(str(entry["name"]), params, kmacs, total, encode, decode, paper, str(path),
+                                          bool(entry.get("relative", False)), _ranges(entry.get("range"), where),
+                                          notes))
         except (TypeError, ValueError) as error:
             raise ComplexityFileError(f"{where}: {error}") from error
     return models
+
+
+def _ranges(value: Any, where: str) -> dict[str, tuple[float, float]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or set(value) - set(QUANTITIES):
+        raise ComplexityFileError(f"{where}: range must map some of {', '.join(QUANTITIES)} to [low, high]")
+    ranges = {}
+    for key, bounds in value.items():
+        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+            raise ComplexityFileError(f"{where}: range.{key} must be [low, high], got {bounds!r}")
+        ranges[key] = (float(bounds[0]), float(bounds[1]))
+    return ranges
+
+
+def _file_notes(data: dict) -> tuple[str, ...]:
+    notes = [str(note) for note in data.get("notes") or []]
+    convention = data.get("convention") or {}
+    if isinstance(convention, dict):
+        notes += [str(convention[key]) for key in ("sentence", "params_sentence") if convention.get(key)]
+    return tuple(notes)
+
+
+def read_complexity_sweep(path: Path | str) -> list[dict[str, Any]]:
+    """The ``mpa_sweep`` points of a complexity.json (empty when the file has none)."""
+    data = json.loads(Path(path).read_text())
+    sweep = data.get("mpa_sweep") or {}
+    return [dict(point) for point in sweep.get("points", [])]
 
 
 def find_complexity_files(run_dir: Path, extra: Sequence[Path | str] = ()) -> list[Path]:
@@ -144,17 +243,22 @@ def complexity_frame(models: Sequence[ModelComplexity]) -> pd.DataFrame:
     """One row per model: measured values and the paper's (midpoint, low, high; NaN where none or relative)."""
     records = []
     for model in models:
-        record: dict[str, Any] = {
-            "model": model.name, "params_m": model.params / 1e6, "kmacs_per_pixel": model.kmacs_per_pixel,
-            "latency_ms": model.latency_ms, "encode_ms": model.encode_ms, "decode_ms": model.decode_ms,
-        }
+        record: dict[str, Any] = {"model": model.name, "relative": model.relative,
+                                  "encode_ms": model.encode_ms, "decode_ms": model.decode_ms}
         for key, column, scale in (("params", "params_m", 1e6), ("kmacs_per_pixel", "kmacs_per_pixel", 1.0),
                                    ("latency_ms", "latency_ms", 1.0)):
+            measured = model.measured(key)
+            low, high = (measured[0] / scale, measured[1] / scale) if measured else (math.nan, math.nan)
+            record[column] = (low + high) / 2
+            record[f"{column}_low"], record[f"{column}_high"] = low, high
             bounds = parse_published(model.paper.get(key))
             low, high = (bounds[0] / scale, bounds[1] / scale) if bounds else (math.nan, math.nan)
             record[f"paper_{column}"] = (low + high) / 2
             record[f"paper_{column}_low"], record[f"paper_{column}_high"] = low, high
             record[f"paper_{column}_text"] = "" if key not in model.paper else str(model.paper[key])
+            difference = model.relative_difference(key) or (None, None)
+            record[f"relative_difference_{column}_low"] = math.nan if difference[0] is None else difference[0]
+            record[f"relative_difference_{column}_high"] = math.nan if difference[1] is None else difference[1]
         records.append(record)
     return pd.DataFrame(records)
 
@@ -163,23 +267,74 @@ def _number(value: float | None, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def _signed(value: float, digits: int) -> str:
+    return f"{value:+.{digits}f}".replace("-", "\u2212")
+
+
+def _measured_text(model: ModelComplexity, key: str, scale: float, digits: int) -> str:
+    bounds = model.measured(key)
+    if bounds is None:
+        return "–"
+    if model.relative:
+        texts = [_signed(b / scale, digits) for b in bounds]
+    else:
+        texts = [f"{b / scale:.{digits}f}" for b in bounds]
+    return texts[0] if texts[0] == texts[1] else f"{texts[0]}~{texts[1]}"
+
+
+def _difference_text(model: ModelComplexity, key: str) -> str:
+    difference = model.relative_difference(key)
+    if difference is None or all(d is None for d in difference):
+        return "–"
+    texts = ["–" if d is None else _signed(100 * d, 2) + "%" for d in difference]
+    return texts[0] if texts[0] == texts[1] else f"{texts[0]}~{texts[1]}"
+
+
 def complexity_table(models: Sequence[ModelComplexity]):
-    """Table 4 as a :class:`bench.report.tables.Table`: measured beside the paper's numbers."""
+    """Table 4 as a :class:`bench.report.tables.Table`: measured beside the paper's numbers and the relative
+    difference (measured - paper) / |paper| ("Δ")."""
     from bench.report.tables import Table
 
-    columns = ["Model", "#Param. (M)", "paper", "KMACs/pixel", "paper", "Latency (ms)", "enc / dec", "paper"]
+    columns = ["Model", "#Param. (M)", "paper", "Δ", "KMACs/pixel", "paper", "Δ", "Latency (ms)", "enc / dec",
+               "paper"]
     rows = []
     for model in models:
         split = (f"{_number(model.encode_ms, 2)} / {_number(model.decode_ms, 2)}"
                  if model.encode_ms is not None or model.decode_ms is not None else "–")
         rows.append([
-            model.name, f"{model.params / 1e6:.2f}", str(model.paper.get("params", "–")),
-            f"{model.kmacs_per_pixel:.2f}", str(model.paper.get("kmacs_per_pixel", "–")),
-            f"{model.latency_ms:.2f}", split, str(model.paper.get("latency_ms", "–")),
+            model.name, _measured_text(model, "params", 1e6, 2), str(model.paper.get("params", "–")),
+            _difference_text(model, "params"),
+            _measured_text(model, "kmacs_per_pixel", 1.0, 2), str(model.paper.get("kmacs_per_pixel", "–")),
+            _difference_text(model, "kmacs_per_pixel"),
+            _measured_text(model, "latency_ms", 1.0, 2), split, str(model.paper.get("latency_ms", "–")),
         ])
     notes = ["KMACs/pixel: multiply-accumulates per pixel / 1000 (the poster's 'KFLOPs per pixel'); "
-             "'paper' columns: Table 4 of the MPA poster."]
+             "'paper' columns: Table 4 of the MPA poster; Δ: (measured - paper) / |paper|; '+' rows: changes; "
+             "–: not applicable or not measured."]
+    notes += list(dict.fromkeys(note for model in models for note in model.notes))
     sources = sorted({model.source for model in models if model.source})
     if sources:
         notes.append("Measured: " + ", ".join(sources) + ".")
     return Table("Table 4: complexity", columns, rows, notes, complexity_frame(models))
+
+
+def complexity_sweep_table(points: Sequence[dict[str, Any]]):
+    """MPA's KMACs per pixel over q (rows) and alpha x task (columns), from ``mpa_sweep`` points."""
+    from bench.report.tables import Table
+
+    frame = pd.DataFrame(points)
+    if frame.empty:
+        return Table("MPA KMACs per pixel over q and alpha", ["q"], [], [], frame)
+    tasks = list(dict.fromkeys(frame["task"]))
+    alphas = sorted(set(frame["alpha"]))
+    columns_keys = [(alpha, tasks[0]) for alpha in alphas if alpha == 0]
+    columns_keys += [(alpha, task) for task in tasks for alpha in alphas if alpha > 0]
+    columns = ["q"] + [f"alpha={alpha:.3g}" + ("" if alpha == 0 else f" {task}") for alpha, task in columns_keys]
+    rows = []
+    for quality, group in frame.groupby("quality", sort=True):
+        values = {(row.alpha, row.task): row.kmacs_per_pixel for row in group.itertuples()}
+        rows.append([f"{quality:g}"] + [_number(values.get(key), 2) for key in columns_keys])
+    notes = ["alpha: fraction of decoder tokens on the task side path (official q_task = 1 + 7 alpha); alpha 0 is "
+             "the same for every task. Token counts per path are int(T * ratio), so the MACs do not depend on the "
+             "weights."]
+    return Table("MPA KMACs per pixel over q and alpha", columns, rows, notes, frame)

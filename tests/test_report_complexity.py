@@ -106,9 +106,6 @@ def test_malformed_range_is_one_error_naming_the_row(tmp_path):
         read_complexity(path)
 
 
-@pytest.mark.xfail(strict=True, reason="bench/report/plots.py complexity_figure draws only the paper's bars: the "
-                   "measured values go to the CSV but never onto the axes (reported to the lead; plots.py is not "
-                   "this issue's file). Remove this marker with the fix.")
 def test_complexity_figure_draws_the_measured_bars(document):
     from matplotlib.container import BarContainer
 

@@ -16,8 +16,7 @@ import torch
 from bench.codecs.base import Codec, Decoded
 from bench.codecs.checkpoints import load_checkpoint
 from bench.codecs.learned import (
-    Stopwatch,
-    checkpoint_digest,
+        checkpoint_digest,
     config_value,
     crop_center,
     library_versions,
@@ -29,6 +28,7 @@ from bench.codecs.learned import (
 )
 from bench.errors import CheckpointError
 from bench.schema import DEFAULT_VARIANT, Bitstream
+from bench.timing import Stopwatch
 
 
 def official_filename(architecture: str, metric: str, quality: int) -> str | None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -48,27 +47,6 @@ def resolve_device(device: str) -> torch.device:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
     return resolved
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-class Stopwatch:
-    """Accumulates named wall-clock intervals, synchronising CUDA around each."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.times: dict[str, float] = {}
-
-    def run(self, name: str, function: Callable, *args, **kwargs):
-        synchronize(self.device)
-        start = time.perf_counter()
-        result = function(*args, **kwargs)
-        synchronize(self.device)
-        self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - start
-        return result
 
 
 def prepare_input(x: torch.Tensor, device: torch.device, multiple: int) -> tuple[torch.Tensor, int, int]:

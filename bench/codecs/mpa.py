@@ -10,8 +10,7 @@ import torch
 from bench.codecs.base import Codec, Decoded
 from bench.codecs.layers import LEVELS, TASK_HIDDEN_RATIOS, check_quality
 from bench.codecs.learned import (
-    Stopwatch,
-    checkpoint_digest,
+        checkpoint_digest,
     config_value,
     crop_center,
     library_versions,
@@ -23,6 +22,7 @@ from bench.codecs.learned import (
 )
 from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerLIC, check_task
 from bench.schema import DEFAULT_VARIANT, Bitstream
+from bench.timing import Stopwatch
 
 MPA_WEIGHTS_HINT = (
     "the official MPA weights (checkpoint_step3.pth.tar for mpa, the step-1/2 files for mpa-enc) are linked from "

@@ -9,8 +9,7 @@ import torch
 
 from bench.codecs.base import Codec, Decoded
 from bench.codecs.learned import (
-    Stopwatch,
-    checkpoint_digest,
+        checkpoint_digest,
     crop_center,
     library_versions,
     make_bitstream,
@@ -22,6 +21,7 @@ from bench.codecs.learned import (
 from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerLIC
 from bench.errors import CheckpointError
 from bench.schema import DEFAULT_VARIANT, Bitstream
+from bench.timing import Stopwatch
 
 TINYLIC_WEIGHTS_HINT = (
     "the official TinyLIC weights are linked from the README of https://github.com/lumingzzz/TinyLIC; "

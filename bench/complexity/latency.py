@@ -19,12 +19,13 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
 
-from bench.codecs.learned import Stopwatch, pad_center, synchronize
+from bench.codecs.learned import pad_center
+from bench.timing import Stopwatch, synchronize, timed
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,6 @@ class _Samples:
                 if name.startswith(start)}
 
 
-def _timed(device: torch.device, function: Callable, *args) -> tuple[Any, float]:
-    synchronize(device)
-    start = time.perf_counter()
-    result = function(*args)
-    synchronize(device)
-    return result, time.perf_counter() - start
-
-
 def _check_counts(warmup: int, repeats: int) -> None:
     if warmup < 0 or repeats < 1:
         raise ValueError(f"need warmup >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}")
@@ -114,10 +107,10 @@ def time_codec(codec, image: torch.Tensor, point: float, variants: Sequence[str]
     device = torch.device(getattr(codec, "device", "cpu"))
     samples = _Samples()
     for run in range(warmup + repeats):
-        bitstream, seconds = _timed(device, codec.encode, image, point)
+        bitstream, seconds = timed(device, codec.encode, image, point)
         decoded = {}
         for variant in variants:
-            decoded[variant], decode_seconds = _timed(
+            decoded[variant], decode_seconds = timed(
                 device, lambda v=variant: next(iter(codec.decode_variants(bitstream, [v]))))
             if run >= warmup:
                 samples.add(f"decode:{variant}", decode_seconds)
@@ -177,8 +170,8 @@ def time_compressai_model(model: nn.Module, image: torch.Tensor, batch: int, dev
     samples = _Samples()
     with torch.inference_mode():
         for run in range(warmup + repeats):
-            coded, encode_seconds = _timed(device, model.compress, x)
-            _, decode_seconds = _timed(device, model.decompress, coded["strings"], coded["shape"])
+            coded, encode_seconds = timed(device, model.compress, x)
+            _, decode_seconds = timed(device, model.decompress, coded["strings"], coded["shape"])
             if run >= warmup:
                 samples.add("encode", encode_seconds)
                 samples.add("decode:default", decode_seconds)

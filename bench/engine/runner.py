@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Iterable, Iterator, Mapping
 
 import torch
 from tqdm import tqdm
@@ -26,9 +26,9 @@ from bench.errors import ImageError, NotApplicable
 from bench.metrics.base import Metric
 from bench.schema import Sample
 from bench.tensors import image_to_tensor
+from bench.timing import timed
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass
@@ -40,20 +40,6 @@ class RunOutcome:
     failures: list[str] = field(default_factory=list)
 
 
-def synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(function: Callable[[], T], device: str) -> tuple[T, float]:
-    """Runs ``function`` and returns its result and wall time, with CUDA work synchronised on both sides."""
-    synchronize(device)
-    start = time.perf_counter()
-    result = function()
-    synchronize(device)
-    return result, time.perf_counter() - start
-
-
 def is_complete(stored: Mapping[str, set[str]] | None, variants: Iterable[str], metric_keys: set[str]) -> bool:
     return stored is not None and all(metric_keys <= stored.get(variant, set()) for variant in variants)
 
@@ -62,7 +48,7 @@ def measure_item(
     job: CodecJob, point: float, x: torch.Tensor, sample: Sample, metrics: Mapping[str, Metric], device: str
 ) -> tuple[list[Row], bytes]:
     """Encodes once, decodes every variant, and scores each reconstruction against ``x``."""
-    bitstream, encode_time = timed(lambda: job.codec.encode(x, point), device)
+    bitstream, encode_time = timed(device, job.codec.encode, x, point)
     decoded = list(job.codec.decode_variants(bitstream, job.variants))
     digest = hashlib.sha256(bitstream.data).hexdigest()
     rows = [

@@ -29,9 +29,11 @@ from bench.report.complexity import (
     PROFILE_HINT,
     ModelComplexity,
     complexity_frame,
+    complexity_sweep_table,
     complexity_table,
     find_complexity_files,
     read_complexity,
+    read_complexity_sweep,
 )
 from bench.atomic import write_text_atomic
 from bench.report.plots import (
@@ -205,6 +207,12 @@ class _Builder:
         self.report.tables.append(TableEntry("complexity", table.title, written, table))
         figure, data = figure_with_style(complexity_figure, complexity_frame(models), "Complexity (Table 4)")
         self.figure("complexity", "Complexity (Table 4)", "complexity", figure, data, [m.name for m in models])
+        files = find_complexity_files(self.run.run_dir, self.options.complexity)
+        sweep_points = [point for path in files for point in read_complexity_sweep(path)]
+        if sweep_points:
+            sweep = complexity_sweep_table(sweep_points)
+            written = write_table(sweep, self.tables_dir / "complexity_mpa_sweep")
+            self.report.tables.append(TableEntry("complexity", sweep.title, written, sweep))
 
     def index(self) -> None:
         report, base = self.report, self.out_dir

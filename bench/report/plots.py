@@ -188,6 +188,9 @@ def complexity_figure(table: pd.DataFrame, title: str) -> tuple[Figure, pd.DataF
     for axis, (column, label) in zip(axes, quantities):
         measured = table[column].to_numpy(dtype=np.float64)
         paper = _column(table, f"paper_{column}")
+        if np.isfinite(measured).any():
+            handles.setdefault("measured", axis.bar(positions - 0.2, measured, width=0.4, color="tab:blue",
+                                                    label="measured (mpa-bench)"))
         if np.isfinite(paper).any():
             low, high = _column(table, f"paper_{column}_low"), _column(table, f"paper_{column}_high")
             spread = np.nan_to_num(np.vstack([paper - low, high - paper]), nan=0.0)

@@ -5,7 +5,7 @@ import argparse
 import pytest
 import torch
 
-from bench.codecs.checkpoints import CheckpointMismatch, detect_architecture, normalize_keys, read_state_dict
+from bench.checkpoints import CheckpointMismatch, detect_architecture, normalize_keys, read_state_dict
 from bench.codecs.mpa import MPA, MPACodec, MPAEnc
 from bench.codecs.tinylic import TinyLIC
 from bench.errors import CheckpointError

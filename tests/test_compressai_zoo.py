@@ -5,7 +5,7 @@ import torch
 from compressai.zoo import image_models
 
 from bench.codecs import codecs
-from bench.codecs.checkpoints import CheckpointMismatch
+from bench.checkpoints import CheckpointMismatch
 from bench.codecs.compressai_zoo import BMSHJ2018Factorized, MBT2018Mean, official_filename
 from bench.codecs.learned import pad_center
 from bench.errors import CheckpointError

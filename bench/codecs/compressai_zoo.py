@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Iterable, Iterator, Sequence
 import torch
 
 from bench.codecs.base import Codec, Decoded
-from bench.codecs.checkpoints import load_checkpoint
+from bench.checkpoints import load_checkpoint
 from bench.codecs.learned import (
         checkpoint_digest,
     config_value,

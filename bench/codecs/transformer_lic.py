@@ -15,7 +15,7 @@ from typing import ClassVar, Sequence
 import torch
 import torch.nn as nn
 
-from bench.codecs.checkpoints import load_state_dict_checked, read_state_dict, strip_module_prefix
+from bench.checkpoints import load_state_dict_checked, read_state_dict, strip_module_prefix
 from bench.codecs.entropy import ForkEntropyBottleneck, SliceContextMixin, get_scale_table
 from bench.codecs.layers import (
     LEVELS,

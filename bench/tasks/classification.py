@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from bench.codecs.checkpoints import load_state_dict_checked, read_state_dict
+from bench.checkpoints import load_state_dict_checked, read_state_dict
 from bench.errors import CheckpointError
 from bench.tasks import NetworkScorer, TaskNetworkCard, default_device, locate_weights, tasks
 
@@ -85,7 +85,7 @@ def build_network(name: str) -> nn.Module:
 def load_network(name: str, path: Path) -> nn.Module:
     """Classifier ``name`` in eval mode with the weights at ``path`` (``.safetensors`` as the Hugging Face hub
     serves timm weights, or a torch file), every key and shape matched
-    (:func:`bench.codecs.checkpoints.load_state_dict_checked`).
+    (:func:`bench.checkpoints.load_state_dict_checked`).
 
     Raises:
         CheckpointError: unreadable file or weights of another architecture.

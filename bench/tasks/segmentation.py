@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.codecs.checkpoints import load_checkpoint
+from bench.checkpoints import load_checkpoint
 from bench.tasks import NetworkScorer, TaskNetworkCard, default_device, locate_weights
 
 NUM_CLASSES = 150
@@ -173,7 +173,7 @@ def num_parameters(model: nn.Module) -> int:
 def load_pspnet50(path: Path) -> PSPNet50:
     """A PSPNet50 in eval mode with the weights at ``path`` (semseg's ``{'state_dict': ...}`` with ``module.``
     prefixes, or a bare state dict), matched strictly, every key and every shape
-    (:func:`bench.codecs.checkpoints.load_checkpoint`).
+    (:func:`bench.checkpoints.load_checkpoint`).
 
     Raises:
         CheckpointError: unreadable file, or keys/shapes that are not the semseg ADE20K PSPNet50 layout.

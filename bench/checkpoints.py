@@ -1,4 +1,4 @@
-"""Safe checkpoint loading for the learned codecs: unwrap, normalise key names, strict check, readable errors.
+"""Safe checkpoint loading for learned codecs and task networks: unwrap, normalise key names, strict check, readable errors.
 
 Official files load unchanged: ``{'state_dict': ...}`` (training scripts) or a bare state dict, ``module.``
 prefixes (DataParallel), ``.downsample.`` (old CompressAI residual blocks) and the three spellings of the

@@ -1,6 +1,5 @@
 """The command line through main(argv): exit statuses and one-line errors."""
 
-import numpy as np
 import pytest
 from PIL import Image
 

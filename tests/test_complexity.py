@@ -16,7 +16,6 @@ import torch.nn as nn
 from bench.cli import main
 from bench.codecs.layers import NeighborhoodAttention2D
 from bench.codecs.mpa import MPA, MPACodec
-from bench.codecs.tinylic import TinyLIC
 from bench.complexity import count_macs, count_parameters
 from bench.complexity.latency import time_codec, time_compressai_model, time_transformer_model
 from bench.complexity.macs import LINEAR_CONV, WITH_ATTENTION, WITH_NORM_ACT, to_meta

@@ -91,7 +91,7 @@ def test_alpha_0_and_1_differ_and_alpha_0_is_the_same_for_every_task(setup):
 
 
 def test_decode_in_a_fresh_process_is_bit_exact(setup):
-    folder, codec = setup["folder"], setup["codec"]
+    folder = setup["folder"]
     (folder / "image.bin").write_bytes(setup["bitstream"].data)
     script = textwrap.dedent(
         f"""

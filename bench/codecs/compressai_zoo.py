@@ -13,9 +13,10 @@ from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
 import torch
 
-from bench.codecs.base import Codec, Decoded
+from bench.codecs.base import Decoded
 from bench.checkpoints import load_checkpoint
 from bench.codecs.learned import (
+    LearnedCodec,
         checkpoint_digest,
     config_value,
     crop_center,
@@ -27,7 +28,7 @@ from bench.codecs.learned import (
     resolve_device,
 )
 from bench.errors import CheckpointError
-from bench.schema import DEFAULT_VARIANT, Bitstream
+from bench.schema import Bitstream
 from bench.timing import Stopwatch
 
 
@@ -39,7 +40,7 @@ def official_filename(architecture: str, metric: str, quality: int) -> str | Non
     return url.rsplit("/", 1)[-1] if url else None
 
 
-class CompressAIZooCodec(Codec):
+class CompressAIZooCodec(LearnedCodec):
     """A CompressAI zoo architecture with local weights.
 
     Args:
@@ -153,10 +154,6 @@ class CompressAIZooCodec(Codec):
         return make_bitstream(self.name, point, height, width, strings, clock.times)
 
     @torch.inference_mode()
-    def decode(self, bitstream: Bitstream, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
-        return next(iter(self.decode_variants(bitstream, [variant]))).x_hat
-
-    @torch.inference_mode()
     def decode_variants(self, bitstream: Bitstream, variants: Iterable[str]) -> Iterator[Decoded]:
         container = read_bitstream(bitstream, self.name)
         model = self.model(container.quality)
@@ -166,8 +163,7 @@ class CompressAIZooCodec(Codec):
         x_hat = clock.run("total", model.decompress, [[s] for s in container.strings], shape)["x_hat"]
         x_hat = crop_center(x_hat.clamp(0, 1), container.height, container.width, self.pad_multiple).float().cpu()
         for variant in variants:
-            if variant != DEFAULT_VARIANT:
-                raise ValueError(f"{self.name} has one decoder; unknown variant {variant!r}")
+            self.check_single_decoder(variant)
             yield Decoded(variant, x_hat, clock.times["total"], dict(clock.times))
 
     def config(self) -> dict[str, Any]:

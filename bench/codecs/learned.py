@@ -8,9 +8,10 @@ from typing import Any, Iterable
 import torch
 import torch.nn.functional as F
 
+from bench.codecs.base import Codec
 from bench.codecs.container import FORMAT_VERSION, Container, pack, unpack
 from bench.download import sha256_of_file
-from bench.schema import Bitstream
+from bench.schema import DEFAULT_VARIANT, Bitstream
 from bench.tensors import as_batch
 
 
@@ -86,3 +87,15 @@ def config_value(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return [config_value(v) for v in value]
     return value
+
+
+class LearnedCodec(Codec):
+    """A codec whose bitstream is entropy decoding + synthesis: ``decode`` is one variant of ``decode_variants``."""
+
+    @torch.inference_mode()
+    def decode(self, bitstream: Bitstream, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
+        return next(iter(self.decode_variants(bitstream, [variant]))).x_hat
+
+    def check_single_decoder(self, variant: str) -> None:
+        if variant != DEFAULT_VARIANT:
+            raise ValueError(f"{self.name} has one decoder; unknown variant {variant!r}")

@@ -7,11 +7,11 @@ from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
 import torch
 
-from bench.codecs.base import Codec, Decoded
+from bench.codecs.base import Decoded
 from bench.codecs.layers import LEVELS, TASK_HIDDEN_RATIOS, check_quality
 from bench.codecs.learned import (
+    LearnedCodec,
         checkpoint_digest,
-    config_value,
     crop_center,
     library_versions,
     make_bitstream,
@@ -21,7 +21,7 @@ from bench.codecs.learned import (
     resolve_device,
 )
 from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerLIC, check_task
-from bench.schema import DEFAULT_VARIANT, Bitstream
+from bench.schema import Bitstream
 from bench.timing import Stopwatch
 
 MPA_WEIGHTS_HINT = (
@@ -150,7 +150,7 @@ def alpha_to_q_task(alpha: float) -> float:
 # --- codecs ---------------------------------------------------------------------------------------------------
 
 
-class MPAEncCodec(Codec):
+class MPAEncCodec(LearnedCodec):
     """MPAEnc (stage 1) as a bench codec: rate points are qualities, one (perceptual) decoder.
 
     Args:
@@ -206,10 +206,6 @@ class MPAEncCodec(Codec):
         return make_bitstream(self.name, point, height, width, strings, clock.times)
 
     @torch.inference_mode()
-    def decode(self, bitstream: Bitstream, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
-        return next(iter(self.decode_variants(bitstream, [variant]))).x_hat
-
-    @torch.inference_mode()
     def decode_variants(self, bitstream: Bitstream, variants: Iterable[str]) -> Iterator[Decoded]:
         """Entropy-decodes once, then runs the synthesis once per variant.
 
@@ -232,8 +228,7 @@ class MPAEncCodec(Codec):
             yield Decoded(variant, x_hat, sum(timings.values()), timings)
 
     def _variant_arguments(self, variant: str) -> tuple[float | None, int]:
-        if variant != DEFAULT_VARIANT:
-            raise ValueError(f"{self.name} has one decoder; unknown variant {variant!r}")
+        self.check_single_decoder(variant)
         return None, 0
 
     def config(self) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
 import torch
 
-from bench.codecs.base import Codec, Decoded
+from bench.codecs.base import Decoded
 from bench.codecs.learned import (
+    LearnedCodec,
         checkpoint_digest,
     crop_center,
     library_versions,
@@ -20,7 +21,7 @@ from bench.codecs.learned import (
 )
 from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerLIC
 from bench.errors import CheckpointError
-from bench.schema import DEFAULT_VARIANT, Bitstream
+from bench.schema import Bitstream
 from bench.timing import Stopwatch
 
 TINYLIC_WEIGHTS_HINT = (
@@ -61,7 +62,7 @@ class TinyLIC(TransformerLIC):
         return {"x_hat": self.synthesize(self.decode_latents(strings, shape))}
 
 
-class TinyLICCodec(Codec):
+class TinyLICCodec(LearnedCodec):
     """TinyLIC as a bench codec: one official checkpoint per rate point.
 
     Args:
@@ -106,10 +107,6 @@ class TinyLICCodec(Codec):
         return make_bitstream(self.name, point, height, width, strings, clock.times)
 
     @torch.inference_mode()
-    def decode(self, bitstream: Bitstream, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
-        return next(iter(self.decode_variants(bitstream, [variant]))).x_hat
-
-    @torch.inference_mode()
     def decode_variants(self, bitstream: Bitstream, variants: Iterable[str]) -> Iterator[Decoded]:
         container = read_bitstream(bitstream, self.name)
         model = self.model(container.quality)
@@ -120,8 +117,7 @@ class TinyLICCodec(Codec):
         x_hat = clock.run("synthesis", model.synthesize, y_hat)
         x_hat = crop_center(x_hat, container.height, container.width, self.pad_multiple).float().cpu()
         for variant in variants:
-            if variant != DEFAULT_VARIANT:
-                raise ValueError(f"TinyLIC has one decoder; unknown variant {variant!r}")
+            self.check_single_decoder(variant)
             yield Decoded(variant, x_hat, sum(clock.times.values()), dict(clock.times))
 
     def config(self) -> dict[str, Any]:

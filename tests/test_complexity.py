@@ -364,3 +364,12 @@ def test_cli_profile_mpa_and_tinylic_full_size_with_latency(tmp_path, capsys):
     assert len(mpa["range"]["latency_ms"]) == 2
     table = complexity_table(read_complexity(out))
     assert data["convention"]["sentence"] in table.notes
+
+
+def test_unknown_codec_fails_before_any_profiling(capsys):
+    from bench.cli import main
+
+    assert main(["profile", "tinylic", "jpegg", "--no-latency"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown codec 'jpegg'" in err and "did you mean jpeg" in err
+    assert "profiling tinylic" not in err

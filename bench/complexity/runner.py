@@ -22,8 +22,7 @@ OUTPUT_NAME = "complexity.json"
 
 
 def codecs_of_run(run_dir: Path) -> list[tuple[str, str, dict]]:
-    """``(codec, label, options)`` of a run directory's suite, one per registry codec (the first label wins: the
-    suite's MPA task variants share one architecture)."""
+    """``(codec, label, options)`` of every codec of a run directory's suite."""
     from bench.engine.suite import SuiteError, load_suite
 
     suite_file = Path(run_dir) / "suite.toml"
@@ -33,10 +32,32 @@ def codecs_of_run(run_dir: Path) -> list[tuple[str, str, dict]]:
         suite = load_suite(str(suite_file))
     except SuiteError as error:
         raise BenchError(f"{suite_file}: {error}") from error
-    found: dict[str, tuple[str, str, dict]] = {}
-    for spec in suite.codecs:
-        found.setdefault(spec.codec, (spec.codec, spec.label, dict(spec.options)))
-    return list(found.values())
+    return [(spec.codec, spec.label, dict(spec.options)) for spec in suite.codecs]
+
+
+def select_entries(codec_names: Sequence[str], run_dir: Path | None) -> list[tuple[str, str, dict]]:
+    """What to profile, checked before anything runs: names are registry names or, with a run, its labels.
+
+    Without names: the run's codecs, one per registry codec (the first label wins: MPA's task variants share one
+    architecture), else :data:`DEFAULT_CODECS`.
+    """
+    from bench.codecs import codecs
+
+    run_entries = codecs_of_run(run_dir) if run_dir is not None else []
+    if not codec_names:
+        if not run_entries:
+            return [(name, name, {}) for name in DEFAULT_CODECS]
+        first: dict[str, tuple[str, str, dict]] = {}
+        for entry in run_entries:
+            first.setdefault(entry[0], entry)
+        return list(first.values())
+    by_label = {label: (codec, label, options) for codec, label, options in run_entries}
+    entries = []
+    for name in dict.fromkeys(codec_names):
+        if name not in by_label:
+            codecs.target(name)  # an unknown name fails here, with suggestions, before any profiling
+        entries.append(by_label.get(name, (name, name, {})))
+    return entries
 
 
 def profile_codecs(codec_names: Sequence[str] = (), options: ProfileOptions = ProfileOptions(),
@@ -45,7 +66,7 @@ def profile_codecs(codec_names: Sequence[str] = (), options: ProfileOptions = Pr
     """Profiles codecs: parameters, MACs per pixel, latency; and Table 4 when MPA is among them.
 
     Args:
-        codec_names: registry names; empty: the codecs of ``run_dir``'s suite, else :data:`DEFAULT_CODECS`.
+        codec_names: registry names or ``run_dir``'s labels; empty: see :func:`select_entries`.
         checkpoints: ``{registry name or label: path}``; without one, the official architecture is profiled
             (latency with random weights).
         run_dir: a run directory whose suite supplies the codecs (and their options, checkpoints included).
@@ -55,12 +76,7 @@ def profile_codecs(codec_names: Sequence[str] = (), options: ProfileOptions = Pr
         BenchError: unknown codec, missing checkpoint, unusable option (one line, naming the fix).
     """
     checkpoints = dict(checkpoints or {})
-    if codec_names:
-        entries = [(name, name, {}) for name in dict.fromkeys(codec_names)]
-    elif run_dir is not None:
-        entries = codecs_of_run(run_dir)
-    else:
-        entries = [(name, name, {}) for name in DEFAULT_CODECS]
+    entries = select_entries(codec_names, run_dir)
     device = check_device(options.device)
     image = latency_image(options.height, options.width, options.image) if options.latency else None
     profiles: list[CodecProfile] = []

@@ -11,7 +11,8 @@ quantities with the profiler's protocol (median of repeats after warm-up).
 import pytest
 import torch
 
-from bench.codecs.learned import Stopwatch, pad_center, synchronize
+from bench.codecs.learned import pad_center
+from bench.timing import Stopwatch, synchronize
 from bench.codecs.mpa import MPA, MPACodec
 from bench.codecs.tinylic import TinyLIC
 from bench.complexity.subjects import random_tinylic_codec

@@ -157,7 +157,7 @@ def _session_members(session_id: int) -> list[int]:
     return members
 
 
-def _assert_workers_exit(session_id: int, timeout: float = 15.0) -> None:
+def _assert_workers_exit(session_id: int, timeout: float = 60.0) -> None:
     """Worker processes of a killed run must not outlive it."""
     deadline = time.time() + timeout
     while _session_members(session_id) and time.time() < deadline:

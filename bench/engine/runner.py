@@ -158,9 +158,11 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def _start_worker(suite: SuiteConfig, run_id: str, threads: int) -> None:
+def _start_worker(parent_pid: int, suite: SuiteConfig, run_id: str, threads: int) -> None:
     global _worker_plan
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    # The parent's pid comes from the parent: if it died while this worker was starting, getppid() already names
+    # another process and the watchdog ends the worker at once.
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     logging.getLogger().setLevel(logging.ERROR)  # the parent already reported what was skipped
     torch.set_num_threads(threads)
     _worker_plan = build_plan(suite, run_id)
@@ -178,7 +180,7 @@ def _results(plan: Plan, tasks: list[Task], workers: int) -> Iterator[ItemResult
         return
     threads = max(1, torch.get_num_threads() // workers)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, _start_worker, (plan.suite, plan.run_id, threads)) as pool:
+    with ProcessPoolExecutor(workers, context, _start_worker, (os.getpid(), plan.suite, plan.run_id, threads)) as pool:
         for results in pool.map(_run_in_worker, tasks):
             yield from results
 

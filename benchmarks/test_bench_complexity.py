@@ -85,18 +85,27 @@ def _steps(name, model):
     return encode, decode
 
 
+def _gpu_batch(image, batch):
+    """The padded image on the GPU, repeated ``batch`` times."""
+    return pad_center(image.cuda(), 256)[0].expand(batch, -1, -1, -1).contiguous()
+
+
+def _record(benchmark, batch, times):
+    benchmark.extra_info.update(batch=batch, device=torch.cuda.get_device_name(),
+                                per_image_mean_s=benchmark.stats.stats.mean / batch,
+                                **{f"last_{k}_s": v for k, v in times.items()})
+
+
 @cuda
 @pytest.mark.parametrize("batch", [1, 16])
 @pytest.mark.parametrize("name", ["mpa", "tinylic"])
 def test_encode_768x512_gpu(benchmark, gpu_models, image, name, batch):
     benchmark.group = f"{name} 768x512 cuda encode"
     encode, _ = _steps(name, gpu_models[name])
-    x = pad_center(image.cuda(), 256)[0].expand(batch, -1, -1, -1).contiguous()
+    x = _gpu_batch(image, batch)
     with torch.inference_mode():
         (_, times) = benchmark.pedantic(encode, args=(x,), rounds=5, warmup_rounds=2)
-    benchmark.extra_info.update(batch=batch, device=torch.cuda.get_device_name(),
-                                per_image_mean_s=benchmark.stats.stats.mean / batch,
-                                **{f"last_{k}_s": v for k, v in times.items()})
+    _record(benchmark, batch, times)
 
 
 @cuda
@@ -105,14 +114,12 @@ def test_encode_768x512_gpu(benchmark, gpu_models, image, name, batch):
 def test_decode_768x512_gpu(benchmark, gpu_models, image, name, batch):
     benchmark.group = f"{name} 768x512 cuda decode"
     encode, decode = _steps(name, gpu_models[name])
-    x = pad_center(image.cuda(), 256)[0].expand(batch, -1, -1, -1).contiguous()
+    x = _gpu_batch(image, batch)
     with torch.inference_mode():
         coded, _ = encode(x)
         x_hat, times = benchmark.pedantic(decode, args=(coded,), rounds=5, warmup_rounds=2)
     assert x_hat.shape == (batch, 3, HEIGHT, WIDTH)
-    benchmark.extra_info.update(batch=batch, device=torch.cuda.get_device_name(),
-                                per_image_mean_s=benchmark.stats.stats.mean / batch,
-                                **{f"last_{k}_s": v for k, v in times.items()})
+    _record(benchmark, batch, times)
 
 
 @cuda

@@ -38,6 +38,9 @@ class Codec(abc.ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    # Bump when a change to this codec's code changes its bytes or reconstructions: it is part of the run-store key,
+    # so rows measured by the old code are recomputed, and the golden bitstream tests insist on it.
+    code_version: ClassVar[int] = 1
 
     @abc.abstractmethod
     def rate_points(self) -> Sequence[float]:
@@ -68,4 +71,12 @@ class Codec(abc.ABC):
 
     def versions(self) -> dict[str, str]:
         """Versions of the libraries (and checkpoint hashes) that produce this codec's output."""
+        return {}
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the codec's weights come from, for exports and reports; empty for codecs without weights.
+
+        Learned codecs return ``{"checkpoints": {point or "all": {"path", "sha256"}}, "official": bool}``, where
+        ``official`` is True only when every checkpoint's sha256 is a published official digest.
+        """
         return {}

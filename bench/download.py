@@ -27,6 +27,21 @@ def sha256_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Digests of files already hashed in this process, keyed by (path, size, mtime): a weights file opened by several
+# metrics (or checked on every load) is hashed once.
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_of_file_cached(path: Path) -> str:
+    """:func:`sha256_of_file`, memoised per (path, size, modification time)."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = sha256_of_file(path)
+    return _digests[key]
+
+
 def download(url: str, destination: Path, sha256: str | None, timeout: float = 60.0, progress: bool = True) -> Path:
     """Downloads ``url`` to ``destination`` through a temporary file renamed into place only once verified.
 

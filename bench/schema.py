@@ -65,12 +65,14 @@ class Sample:
         loader: returns the image as an (H, W, 3) uint8 array; raises :class:`bench.errors.ImageError`.
         path: the file it comes from, when there is one.
         target: ground truth for task metrics (class index, label map loader, ...), when the dataset has one.
+        target_path: the file a target loader reads (ADE20K label maps), so that its digest can be cached.
     """
 
     image_id: str
     loader: Callable[[], np.ndarray]
     path: Path | None = None
     target: Any = None
+    target_path: Path | None = None
 
     def load(self) -> np.ndarray:
         return self.loader()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from bench.download import download, sha256_of_file
+from bench.download import download, sha256_of_file_cached
 from bench.errors import BenchError, MetricUnavailable
 
 CACHE_ENV = "MPA_BENCH_CACHE"
@@ -113,10 +113,21 @@ class UnknownWeights(BenchError):
     """A weights name that the cache does not know."""
 
 
+def cache_root() -> Path:
+    """The mpa-bench cache root: ``$MPA_BENCH_CACHE`` or ``~/.cache/mpa-bench``."""
+    root = os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else DEFAULT_CACHE_ROOT.expanduser()
+
+
 def cache_dir() -> Path:
     """The weights folder: ``$MPA_BENCH_CACHE/weights`` or ``~/.cache/mpa-bench/weights``."""
-    root = os.environ.get(CACHE_ENV)
-    return (Path(root).expanduser() if root else DEFAULT_CACHE_ROOT.expanduser()) / "weights"
+    return cache_root() / "weights"
+
+
+def identity(name: str) -> dict[str, str]:
+    """Which weights file a metric uses ({name, file, sha256}), for its configuration and provenance."""
+    entry = card(name)
+    return {"name": name, "file": str(path_of(name)), "sha256": entry.sha256}
 
 
 def card(name: str) -> WeightsCard:
@@ -138,24 +149,12 @@ def path_of(name: str) -> Path:
     return cache_dir() / card(name).filename
 
 
-# Verified files, keyed by (path, size, mtime): hashing VGG16 (528 MB) once per process is enough.
-_verified: dict[tuple[str, int, int], str] = {}
-
-
-def _digest(path: Path) -> str:
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _verified:
-        _verified[key] = sha256_of_file(path)
-    return _verified[key]
-
-
 def status(name: str) -> str:
     """``ok``, ``missing`` or ``corrupt`` (present with the wrong sha256) for the cached file of ``name``."""
     path = path_of(name)
     if not path.is_file():
         return "missing"
-    return "ok" if _digest(path) == card(name).sha256 else "corrupt"
+    return "ok" if sha256_of_file_cached(path) == card(name).sha256 else "corrupt"
 
 
 def verified_path(name: str, metric: str) -> Path:
@@ -192,8 +191,6 @@ def fetch(name: str, force: bool = False, progress: bool = True) -> Path:
     if not force and status(name) == "ok":
         return path
     download(entry.url, path, entry.sha256, progress=progress)
-    stat = path.stat()
-    _verified[(str(path), stat.st_size, stat.st_mtime_ns)] = entry.sha256
     return path
 
 

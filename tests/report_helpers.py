@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from bench.engine.run import STORE_NAME, run_suite
-from bench.engine.store import ItemKey, Row, RunStore
+from bench.engine.store import ItemKey, Row, RunStore, SelectedItem
 from bench.engine.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,10 +60,29 @@ def _bytes(bpp: float) -> int:
     return int(round(bpp * HEIGHT * WIDTH / 8.0))
 
 
-def _rows(variants_metrics: dict[str, dict[str, float]], bpp: float) -> list[Row]:
-    return [Row(variant, height=HEIGHT, width=WIDTH, num_bytes=_bytes(bpp), payload_bytes=_bytes(bpp),
-                encode_time=0.01, decode_time=0.01, metrics=metrics)
+SYNTHETIC_IMAGE = "synthetic-image"
+
+
+def _metric_hashes(store: RunStore, run_id: str) -> dict[str, str]:
+    """The run's metric hashes, plus synthetic ones registered for the metrics the run did not measure."""
+    hashes = dict(store.metric_configs(run_id)[["metric", "config_hash"]].itertuples(index=False))
+    for key in ("lpips-alex", "fid-256", "top1", "miou"):
+        if key not in hashes:
+            hashes[key] = f"synthetic-{key}"
+            store.register_metric(run_id, key, hashes[key], {"synthetic": True})
+    return hashes
+
+
+def _write(store: RunStore, key: ItemKey, variants_metrics: dict[str, dict[str, float]], bpp: float,
+           hashes: dict[str, str]) -> None:
+    """Writes one synthetic item and adds it to the run's selection, as a run would."""
+    rows = [Row(variant, height=HEIGHT, width=WIDTH, num_bytes=_bytes(bpp), payload_bytes=_bytes(bpp),
+                encode_time=0.01, decode_time=0.01, metrics=metrics,
+                metric_hashes={k: hashes[k] for k in metrics})
             for variant, metrics in variants_metrics.items()]
+    store.write_item(key, rows)
+    store.set_selection(key.run_id, [SelectedItem(key.codec, key.config_hash, key.dataset, key.image_id, key.point)],
+                        (), replace=False)
 
 
 def _codec(store: RunStore, run_id: str, label: str, codec: str) -> str:
@@ -76,28 +95,30 @@ def add_synthetic(store: RunStore, run_id: str) -> None:
     """Kodak: TinyLIC at 0.9 x VTM's rates with VTM's quality, MPA (alpha sweep), a non-monotonic codec;
     ImageNet and ADE20K: MPA task paths."""
     vtm = vtm_kodak()
+    hashes = _metric_hashes(store, run_id)
     tinylic = _codec(store, run_id, "tinylic", "tinylic")
     for index, (bpp, psnr, msssim) in enumerate(zip(vtm["bpp"], vtm["psnr-rgb"], vtm["ms-ssim-rgb"])):
         metrics = {"psnr-rgb": psnr, "ms-ssim-rgb": msssim, "lpips-alex": 0.3 / (index + 1)}
-        store.write_item(ItemKey(run_id, "tinylic", tinylic, "kodak", "kodim01", float(index + 1)),
-                         _rows({"default": metrics}, 0.9 * bpp))
+        _write(store, ItemKey(run_id, "tinylic", tinylic, "kodak", "kodim01", SYNTHETIC_IMAGE, float(index + 1)),
+               {"default": metrics}, 0.9 * bpp, hashes)
     broken = _codec(store, run_id, "broken", "jpeg")
     for index, (bpp, psnr) in enumerate([(0.2, 30.0), (0.4, 29.0), (0.8, 33.0), (1.6, 36.0)]):
-        store.write_item(ItemKey(run_id, "broken", broken, "kodak", "kodim01", float(index + 1)),
-                         _rows({"default": {"psnr-rgb": psnr}}, bpp))
+        _write(store, ItemKey(run_id, "broken", broken, "kodak", "kodim01", SYNTHETIC_IMAGE, float(index + 1)),
+               {"default": {"psnr-rgb": psnr}}, bpp, hashes)
     mpa = _codec(store, run_id, "mpa", "mpa")
     for quality in QUALITIES:
         variants = {f"alpha={alpha!r},task=mse": {
             "psnr-rgb": mpa_psnr(quality, alpha), "lpips-alex": mpa_lpips(quality, alpha),
             "fid-256": 40.0 / quality + alpha} for alpha in ALPHAS}
-        store.write_item(ItemKey(run_id, "mpa", mpa, "kodak", "kodim01", quality), _rows(variants, 0.1 * quality))
+        _write(store, ItemKey(run_id, "mpa", mpa, "kodak", "kodim01", SYNTHETIC_IMAGE, quality), variants,
+               0.1 * quality, hashes)
     for dataset, label, task, key, value in (("imagenet", "mpa-cls", "cls", "top1", task_top1),
                                              ("ade20k", "mpa-seg", "seg", "miou", task_miou)):
         config_hash = _codec(store, run_id, label, "mpa")
         for quality in QUALITIES:
             variants = {f"alpha={alpha!r},task={task}": {key: value(quality, alpha)} for alpha in (0.0, 1.0)}
-            store.write_item(ItemKey(run_id, label, config_hash, dataset, "img0", quality),
-                             _rows(variants, 0.1 * quality))
+            _write(store, ItemKey(run_id, label, config_hash, dataset, "img0", SYNTHETIC_IMAGE, quality), variants,
+                   0.1 * quality, hashes)
 
 
 def make_images(root: Path, image: np.ndarray, count: int = 2) -> Path:

@@ -134,6 +134,7 @@ def test_library_version_change_is_explained_not_reported_as_a_code_regression(r
         versions["libjpeg-turbo"] = "9.9.9"
         db.execute("UPDATE codecs SET versions = ?, config_hash = 'new' WHERE label = 'jpeg'", (json.dumps(versions),))
         db.execute("UPDATE results SET config_hash = 'new' WHERE codec = 'jpeg'")
+        db.execute("UPDATE selection SET config_hash = 'new' WHERE codec = 'jpeg'")
     assert main(["check", str(changed), "--baseline", str(baseline)]) == 1
     out = capsys.readouterr().out
     assert "codec jpeg: configuration differs from the baseline's (versions libjpeg-turbo" in out

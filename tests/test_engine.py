@@ -17,6 +17,7 @@ import pytest
 import shutil
 from PIL import Image
 
+from bench.engine.executors import ExecutionConfig
 from bench.engine.run import STORE_NAME, run_suite
 from bench.engine.suite import load_suite, suite_to_toml
 
@@ -126,11 +127,21 @@ def test_rerun_reuses_everything_and_retries_only_failures(tiny_run, tmp_path):
     assert fresh.outcome.computed == 12
 
 
-def test_a_new_metric_recomputes_items_that_lack_it(tiny_run, tmp_path):
+def test_a_new_metric_is_measured_from_stored_bitstreams_keeping_codec_rows(tiny_run, tmp_path):
+    """A metric the store lacks is scored on the stored bitstreams decoded again: the codec's rows (bytes, times,
+    creation) stay as stored, and the new values equal an independent PSNR of the stored file's decode."""
     suite, first = tiny_run
     more = dataclasses.replace(suite, metrics=("psnr-rgb", "ms-ssim-rgb", "psnr-float"))
     result = run_suite(more, copy_runs(first, tmp_path / "runs"), progress=False)
-    assert result.outcome.computed == 12 and "psnr-float" in result.curves
+    assert result.outcome.computed == 0 and result.outcome.rescored == 12 and "psnr-float" in result.curves
+    before = pd.read_csv(first.run_dir / "results.csv").query("status == 'ok'")
+    after = pd.read_csv(result.run_dir / "results.csv").query("status == 'ok'")
+    merged = before.merge(after, on=["codec", "image_id", "point", "variant"], suffixes=("_before", "_after"))
+    assert len(merged) == 12
+    for column in ("created", "encode_time", "num_bytes", "bitstream_sha256", "psnr-rgb"):
+        assert (merged[f"{column}_before"] == merged[f"{column}_after"]).all(), column
+    # JPEG decodes to 8-bit pixels, so PSNR of the float reconstruction equals the 8-bit one exactly.
+    assert np.allclose(after["psnr-float"], after["psnr-rgb"], rtol=0, atol=1e-12)
 
 
 def test_suite_file_round_trip(tiny_run):
@@ -205,7 +216,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, kodak_image
 
     # The killed run measured in 2 worker processes (the CLI default here), the rest ran in this process, the
     # reference runs with 2 workers: bytes are identical, metrics agree to float32 reduction-order noise.
-    uninterrupted = run_suite(suite, tmp_path / "straight", progress=False, workers=2)
+    uninterrupted = run_suite(suite, tmp_path / "straight", progress=False,
+                              execution=ExecutionConfig(kind="process", workers=2))
     pd.testing.assert_frame_equal(_stable_columns(final),
                                   _stable_columns(pd.read_csv(uninterrupted.run_dir / "results.csv")),
                                   check_exact=False, rtol=1e-6)

@@ -102,7 +102,7 @@ def test_segmenter_pads_normalises_and_batches(model):
     mean/std, argmax of the upsampled logits; one forward for all reconstructions, chunked when asked."""
     torch.manual_seed(1)
     images = [torch.rand(1, 3, 32, 32) * 1.2 - 0.1 for _ in range(2)]
-    segmenter = Segmenter(model, "cpu")
+    segmenter = Segmenter(model, Path("random-weights"), "cpu")
     labels = segmenter.predict(images)
     assert labels.shape == (2, 33, 33) and labels.dtype == np.int64
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -115,7 +115,7 @@ def test_segmenter_pads_normalises_and_batches(model):
     images[0].add_(0.5)  # modified in place: recomputed
     recomputed = segmenter.predict(images)
     assert recomputed is not labels
-    assert np.array_equal(Segmenter(model, "cpu", batch_size=1).predict(images), recomputed)
+    assert np.array_equal(Segmenter(model, Path("random-weights"), "cpu", batch_size=1).predict(images), recomputed)
     with torch.inference_mode():  # what learned codecs decode to: tensors without a version counter
         decoded = [image.clone() for image in images]
     assert np.array_equal(segmenter.predict(decoded), recomputed)

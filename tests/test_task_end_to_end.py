@@ -95,6 +95,41 @@ def test_imagenet_task_run_through_the_engine(tmp_path, monkeypatch, convnext_fi
         assert rows.loc[point, "images"] == 2
 
 
+def test_other_classifier_weights_rescore_the_task_metric_only(tmp_path, monkeypatch, convnext_file):
+    """Switching the ConvNeXt weights file: the stored codec rows (bytes, times, PSNR) are kept, top-1 is scored
+    again from the stored bitstreams with the new network, and equals an independent forward of that network."""
+    from safetensors.torch import save_file
+
+    path, _ = convnext_file
+    monkeypatch.setenv("MPA_BENCH_CONVNEXT_TINY_WEIGHTS", str(path))
+    folder = tmp_path / "imagenet" / "val" / IMAGENET["ILSVRC2012_val_00022926"]
+    folder.mkdir(parents=True)
+    Image.open(ASSETS / "ILSVRC2012_val_00022926.png").convert("RGB").resize((341, 256), Image.BICUBIC).save(
+        folder / "ILSVRC2012_val_00022926.JPEG", quality=95)
+    suite = SuiteConfig(name="weights-switch", datasets=(DatasetSpec("imagenet", root=str(tmp_path / "imagenet")),),
+                        codecs=(CodecSpec("jpeg", "jpeg", {"subsampling": "4:2:0"}, (10.0, 50.0)),),
+                        metrics=("psnr-rgb", "top1"))
+    first = run_suite(suite, runs_dir=tmp_path / "runs", progress=False)
+    assert first.outcome.computed == 2
+    torch.manual_seed(1)
+    other = build_network("convnext_tiny.fb_in1k").eval()
+    other_path = tmp_path / "other.safetensors"
+    save_file({k: v.contiguous() for k, v in other.state_dict().items()}, str(other_path))
+    monkeypatch.setenv("MPA_BENCH_CONVNEXT_TINY_WEIGHTS", str(other_path))
+    second = run_suite(suite, runs_dir=tmp_path / "runs", progress=False)
+    assert second.outcome.computed == 0 and second.outcome.rescored == 2 and second.outcome.reused == 0
+    before = first.curves.set_index("point")
+    after = second.curves.set_index("point")
+    assert (after["bpp"] == before["bpp"]).all() and (after["psnr-rgb"] == before["psnr-rgb"]).all()
+    (sample,) = __import__("bench.data.imagenet", fromlist=["ImageNetVal"]).ImageNetVal(tmp_path / "imagenet").samples()
+    for point in (10, 50):
+        with torch.no_grad():
+            logits = other((jpeg_round_trip(sample.load(), point) - MEAN) / STD)
+        assert after.loc[point, "top1"] == 100.0 * (int(logits.argmax()) == sample.target)
+    # A third run with the same weights reuses everything.
+    assert run_suite(suite, runs_dir=tmp_path / "runs", progress=False).outcome.reused == 2
+
+
 def test_classification_batches_every_variant_in_one_forward(convnext_file):
     """compute_many sends all reconstructions of an image through one forward; top-1 and top-5 share it."""
     path, model = convnext_file

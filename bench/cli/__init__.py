@@ -10,12 +10,13 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from typing import Sequence
 
 from bench import __version__
 from bench.errors import BenchError
 
-COMMANDS = ("run", "ls", "datasets", "weights", "report", "check", "profile")
+COMMANDS = ("run", "verify", "ls", "datasets", "weights", "report", "check", "profile")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mpa-bench {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"bench.cli.{name}").add_parser(subparsers)
     return parser
@@ -32,7 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command and returns its exit status: 0 ok, 1 failures or regressions, 2 usage or input errors."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    # compressai's module-level torch.jit.script calls warn on every import under torch 2.14; not the user's concern.
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
     try:
         return args.handler(args)

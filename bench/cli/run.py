@@ -31,16 +31,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, metavar="N",
                         help="parallel measuring processes (default: one per core up to 8 on the CPU, 1 on a GPU); "
                         "encode/decode times include their contention, so use 1 for latency figures")
-    parser.add_argument("--fresh", action="store_true", help="discard what the run store holds and start over")
+    parser.add_argument("--max-megapixels", type=float, metavar="MP",
+                        help="images larger than this fail as items instead of exhausting memory (default: 50)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="move the run store aside (results.sqlite.<time>.bak) and start over")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from bench.engine.export import summary_table
-    from bench.engine.run import default_workers, plan_suites, run_suite
-    from bench.engine.suite import SuiteError, apply_overrides, load_suite, parse_checkpoint_options
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from bench.engine.executors import ExecutionConfig
+    from bench.engine.export import summary_table
+    from bench.engine.run import plan_suites, run_suites
+    from bench.engine.suite import apply_overrides, load_suite, parse_checkpoint_options
+    from bench.errors import BenchError
+
+    if args.workers is not None and args.workers < 1:
+        raise BenchError(f"--workers must be at least 1, got {args.workers}")
+    if args.limit is not None and args.limit < 1:
+        raise BenchError(f"--limit must be at least 1, got {args.limit}")
     suite = apply_overrides(
         load_suite(args.suite),
         datasets=args.dataset,
@@ -51,33 +66,34 @@ def run(args: argparse.Namespace) -> int:
         checkpoints=parse_checkpoint_options(args.checkpoint),
         device=args.device,
     )
-    if suite.experiments and args.run_id:
-        raise SuiteError(f"--run-id names one run directory; suite {suite.name!r} has {len(suite.experiments)} "
-                         f"experiments, each written to <runs-dir>/<suite>-<experiment>-<datasets>")
+    if args.max_megapixels is not None:
+        suite = dataclasses.replace(suite, max_megapixels=args.max_megapixels)
     planned = plan_suites(suite, args.run_id)
     skipped = [line for item in planned for line in item.skipped]
     for line in skipped:  # up front, before any work: what cannot run here and what to pass for it
         print(f"skipped {line}", file=sys.stderr)
-    workers = args.workers if args.workers is not None else default_workers(suite.device)
-    failures: list[tuple[Path, str]] = []
-    for item in planned:
-        if item.plan is None:
-            continue
-        result = run_suite(item.suite, args.runs_dir, args.run_id, fresh=args.fresh, progress=not args.no_progress,
-                           workers=workers, plan=item.plan)
-        print(summary_table(result.curves))
-        print(f"\nrun directory: {result.run_dir} ({result.outcome.computed} items computed, "
-              f"{result.outcome.reused} reused from the store)")
-        failures += [(result.run_dir, failure) for failure in result.outcome.failures]
-    if len(planned) > 1:
-        for line in skipped:  # repeated at the end, where a long run's output ends
-            print(f"skipped {line}", file=sys.stderr)
     if all(item.plan is None for item in planned):
         print("error: nothing could run (see the skipped lines above)", file=sys.stderr)
         return 2
+    execution = ExecutionConfig(kind="process", workers=args.workers)
+    results = run_suites(planned, args.runs_dir, args.run_id, fresh=args.fresh, progress=not args.no_progress,
+                         execution=execution)
+    failures: list[tuple[Path, str]] = []
+    for result in results:
+        print(summary_table(result.curves))
+        for note in result.notes:
+            print(f"note: {note}")
+        outcome = result.outcome
+        rescored = f", {plural(outcome.rescored, 'item')} re-scored from stored bitstreams" if outcome.rescored else ""
+        print(f"\nrun directory: {result.run_dir} ({plural(outcome.computed, 'item')} computed{rescored}, "
+              f"{outcome.reused} reused from the store)")
+        failures += [(result.run_dir, failure) for failure in outcome.failures]
+    if len(planned) > 1:
+        for line in skipped:  # repeated at the end, where a long run's output ends
+            print(f"skipped {line}", file=sys.stderr)
     if failures:
         run_dir, first = failures[0]
-        print(f"error: {len(failures)} items failed, e.g. {first} (all reasons in {run_dir / 'results.csv'})",
-              file=sys.stderr)
+        print(f"error: {plural(len(failures), 'item')} failed, e.g. {first} (all reasons in "
+              f"{run_dir / 'results.csv'})", file=sys.stderr)
         return 1
     return 0

@@ -47,6 +47,8 @@ class PillowCodec(Codec):
     pillow_format: ClassVar[str]
     default_points: ClassVar[tuple[float, ...]]
     fixed_options: ClassVar[dict[str, Any]] = {}
+    point_range = (0, 100)  # the quality scale of Pillow's encoders
+    integer_points = True
 
     def __init__(self, **options: Any):
         self.options = options
@@ -89,6 +91,8 @@ class JPEG(PillowCodec):
     description = "JPEG (libjpeg-turbo via Pillow)"
     pillow_format = "JPEG"
     default_points = (3, 5, 10, 20, 35, 55, 75, 90)
+    point_range = (1, 100)
+    option_choices = {"subsampling": SUBSAMPLINGS}
 
     def __init__(self, subsampling: str = "4:2:0"):
         super().__init__(subsampling=_check_subsampling(subsampling))
@@ -108,6 +112,7 @@ class WebP(PillowCodec):
     pillow_format = "WEBP"
     default_points = (1, 10, 25, 50, 75, 90)
     fixed_options = {"lossless": False}
+    option_ranges = {"method": (0, 6)}
 
     def __init__(self, method: int = 4):
         super().__init__(method=int(method))
@@ -123,6 +128,8 @@ class AVIF(PillowCodec):
     description = "AVIF (libavif via Pillow)"
     pillow_format = "AVIF"
     default_points = (10, 25, 40, 55, 70, 80, 88)
+    option_ranges = {"speed": (0, 10)}
+    option_choices = {"subsampling": SUBSAMPLINGS}
 
     def __init__(self, subsampling: str = "4:4:4", speed: int = 6):
         super().__init__(subsampling=_check_subsampling(subsampling), speed=int(speed))
@@ -139,6 +146,7 @@ class JPEGXL(PillowCodec):
     pillow_format = "JXL"
     default_points = (1, 10, 30, 50, 70, 85, 92)
     fixed_options = {"lossless": False}
+    option_ranges = {"effort": (1, 10)}
 
     def __init__(self, effort: int = 7):
         import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
@@ -161,6 +169,8 @@ class JPEG2000(PillowCodec):
     pillow_format = "JPEG2000"
     default_points = (0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0)
     fixed_options = {"quality_mode": "rates", "irreversible": True, "mct": 1}
+    point_range = (0.001, 24.0)  # target bpp: above 0, at most raw 8-bit RGB
+    integer_points = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -182,6 +192,7 @@ class HEVCIntra(PillowCodec):
     description = "HEVC intra (x265 in HEIF via pillow-heif)"
     pillow_format = "HEIF"
     default_points = (10, 20, 30, 40, 50, 60)
+    option_choices = {"chroma": SUBSAMPLINGS}
 
     def __init__(self, chroma: str = "4:4:4"):
         import pillow_heif

@@ -269,6 +269,7 @@ class ADE20KVal(Dataset):
                 loader=functools.partial(load_image, image, label),
                 path=image,
                 target=functools.partial(load_label, label),
+                target_path=label,
             )
             for image, label in pairs
         ]

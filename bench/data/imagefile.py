@@ -36,7 +36,9 @@ def load_rgb8(path: Path) -> np.ndarray:
                 return _to_rgb8(image, path)
     except FileNotFoundError as error:
         raise ImageError(f"{path}: file not found") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"{path}: refused as a decompression bomb ({error}); replace or remove the file") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{path}: cannot decode image ({error}); replace or remove the file") from error
 
 
@@ -52,6 +54,14 @@ def _to_rgb8(image: Image.Image, path: Path) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ImageError(f"{path}: unexpected pixel layout {rgb.dtype} {rgb.shape}")
     return np.ascontiguousarray(rgb)
+
+
+def image_ids(root: Path, paths: list[Path]) -> list[str]:
+    """Ids of image files under ``root``: the relative path without extension, or with it where two files differ
+    only in extension (``photo.jpg`` and ``photo.png`` stay two images)."""
+    stems = [path.relative_to(root).with_suffix("").as_posix() for path in paths]
+    clashing = {stem for stem in stems if stems.count(stem) > 1}
+    return [path.relative_to(root).as_posix() if stem in clashing else stem for path, stem in zip(paths, stems)]
 
 
 def list_images(root: Path) -> list[Path]:

@@ -9,10 +9,11 @@ import functools
 from pathlib import Path
 
 from bench.data.base import Dataset
-from bench.data.imagefile import IMAGE_EXTENSIONS, list_images, load_rgb8
+from bench.data.imagefile import IMAGE_EXTENSIONS, image_ids, list_images, load_rgb8
 from bench.data.manifest import Manifest, load_manifest, resolve_root
 from bench.errors import DatasetError
 from bench.schema import Sample
+
 
 def file_sample(image_id: str, path: Path) -> Sample:
     return Sample(image_id=image_id, loader=functools.partial(load_rgb8, path), path=path)
@@ -67,7 +68,7 @@ class FolderDataset(Dataset):
         paths = list_images(self.root)
         if not paths:
             raise DatasetError(f"{self.root}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
-        return [file_sample(p.relative_to(self.root).with_suffix("").as_posix(), p) for p in paths]
+        return [file_sample(image_id, path) for image_id, path in zip(image_ids(self.root, paths), paths)]
 
 
 class ManifestDataset(Dataset):
@@ -86,7 +87,8 @@ class ManifestDataset(Dataset):
                 f"(first: {missing[0]}); manifest {manifest.source_path}; "
                 f"run `python -m bench datasets fetch {self.name} --data-root DIR` or `... verify {self.name}`"
             )
-        return [file_sample(Path(entry.path).with_suffix("").as_posix(), root / entry.path) for entry in manifest.files]
+        paths = [root / entry.path for entry in manifest.files]
+        return [file_sample(image_id, path) for image_id, path in zip(image_ids(root, paths), paths)]
 
 
 class KodakDataset(ManifestDataset):

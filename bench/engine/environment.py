@@ -1,4 +1,5 @@
-"""What produced a run: library versions, machine, and the project's git commit."""
+"""What produced a run: library versions, each codec's and metric's configuration and weights, the executor, the
+machine, and the project's git commit."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import torch
 
 from bench import __version__
 
-PACKAGES = ("torch", "torchvision", "compressai", "numpy", "pillow", "pytorch-msssim", "pandas", "scipy")
+PACKAGES = ("torch", "torchvision", "compressai", "numpy", "pillow", "pillow-heif", "pillow-jxl-plugin", "pytorch-msssim",
+            "pandas", "scipy", "timm", "lpips", "torch-fidelity", "ray")
 
 
 def _package_version(name: str) -> str | None:
@@ -44,15 +46,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def describe_environment(codec_versions: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """Versions of Python, the project, key packages and each codec's libraries, plus the machine."""
+def describe_environment(codecs: dict[str, dict[str, Any]], metrics: dict[str, dict[str, Any]] | None = None,
+                         executor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Versions of Python, the project and key packages; per codec label its versions, code version, config hash and
+    weights provenance; per metric its configuration and weights; the executor; the machine."""
     cuda = torch.cuda.is_available()
     return {
         "mpa_bench": __version__,
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "packages": {name: _package_version(name) for name in PACKAGES},
-        "codecs": codec_versions,
+        "codecs": codecs,
+        "metrics": metrics or {},
+        "executor": executor or {},
         "machine": {
             "platform": platform.platform(),
             "cpu": _cpu_model(),

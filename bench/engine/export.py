@@ -8,16 +8,24 @@ Run directory layout::
       environment.json       library versions, machine, git commit
       results.csv            one row per image x codec x rate point x decoder variant
       curves.csv             dataset values per curve point
-      json/<dataset>/<codec>[__<variant>].json   CompressAI schema {name, description, results: {...}}
+      json/<dataset>/<codec>[__<variant>].json   CompressAI schema {name, description, meta, results: {...}}
+
+Every file is written atomically (a complete file or none). Text cells of the CSVs that a spreadsheet would run as
+a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) are prefixed with ``'``, as OWASP
+recommends against CSV injection. Each JSON's ``meta`` says what produced the curve: the codec's config hash, code
+version, library versions and checkpoints (path, sha256, whether official), and each metric's weights.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from bench.atomic import atomic_path
 from bench.engine.aggregate import metric_columns
 from bench.published import write_compressai_json
 from bench.schema import (
@@ -50,20 +58,69 @@ def curve_results(curve: pd.DataFrame) -> dict[str, list[float]]:
     return {key: [float(v) for v in curve[key]] for key in keys}
 
 
-def export_run(run_dir: Path, rows: pd.DataFrame, curves: pd.DataFrame, codecs: pd.DataFrame) -> list[Path]:
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot be run as spreadsheet formulas (see the module docstring)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
+                             for v in frame[column]]
+    return frame
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Writes ``frame`` atomically with formula-like text neutralized."""
+    with atomic_path(path) as temporary:
+        neutralize_formulas(frame).to_csv(temporary, index=False)
+    return path
+
+
+def weights_phrase(provenance: dict[str, Any]) -> str:
+    """``official weights``, ``weights sha256 <first 12>`` (per file), or "" for a codec without weights."""
+    checkpoints = provenance.get("checkpoints") or {}
+    if not checkpoints:
+        return ""
+    if provenance.get("official"):
+        return "official weights"
+    digests = sorted({str(entry.get("sha256", "?"))[:12] for entry in checkpoints.values()})
+    return "weights sha256 " + ", ".join(digests)
+
+
+def codec_description(description: str, provenance: dict[str, Any]) -> str:
+    """The codec's description with what its weights are (never claiming official weights unverified)."""
+    return ", ".join(part for part in (description, weights_phrase(provenance)) if part)
+
+
+def export_run(run_dir: Path, rows: pd.DataFrame, curves: pd.DataFrame, codecs: pd.DataFrame,
+               metric_configs: pd.DataFrame | None = None) -> list[Path]:
     """Writes the CSVs and one CompressAI JSON per (dataset, codec, variant); returns the JSON paths."""
-    rows.drop(columns=["id", "run_id"], errors="ignore").to_csv(run_dir / "results.csv", index=False)
-    curves.to_csv(run_dir / "curves.csv", index=False)
-    descriptions = dict(zip(codecs["label"], codecs["description"])) if len(codecs) else {}
-    hashes = dict(zip(codecs["label"], codecs["config_hash"])) if len(codecs) else {}
+    write_csv(rows.drop(columns=["id", "run_id", "metric_hashes"], errors="ignore"), run_dir / "results.csv")
+    write_csv(curves, run_dir / "curves.csv")
+    codec_info = {record["label"]: record for record in codecs.to_dict("records")} if len(codecs) else {}
+    metric_info = {}
+    if metric_configs is not None:
+        for record in metric_configs.to_dict("records"):
+            metric_info[record["metric"]] = {"config_hash": record["config_hash"],
+                                             **json.loads(record["config"]),
+                                             "provenance": json.loads(record["provenance"])}
     written = []
     for (dataset, codec, variant), curve in curves.groupby(["dataset", "codec", "variant"], sort=True):
-        meta = {"dataset": dataset, "codec": codec, "variant": variant, "config_hash": hashes.get(codec),
+        info = codec_info.get(codec, {})
+        provenance = json.loads(info.get("provenance") or "{}")
+        results = curve_results(curve)
+        meta = {"dataset": dataset, "codec": codec, "codec_name": info.get("codec"), "variant": variant,
+                "config_hash": info.get("config_hash"), "versions": json.loads(info.get("versions") or "{}"),
+                "config": json.loads(info.get("config") or "{}"), "provenance": provenance,
                 "points": [float(p) for p in curve["point"]], "images": int(curve["images"].max()),
+                "metrics": {key: metric_info[key] for key in results if key in metric_info},
                 "source": "mpa-bench"}
         path = run_dir / "json" / dataset / f"{_file_stem(codec, variant)}.json"
-        written.append(write_compressai_json(path, curve_name(codec, variant), descriptions.get(codec, ""),
-                                             curve_results(curve), meta))
+        written.append(write_compressai_json(path, curve_name(codec, variant),
+                                             codec_description(info.get("description", ""), provenance),
+                                             results, meta))
     return written
 
 

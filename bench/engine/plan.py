@@ -14,6 +14,7 @@ from bench.codecs import codecs
 from bench.codecs.base import Codec
 from bench.data import datasets
 from bench.data.base import Dataset
+from bench.engine.options import OptionError, check_options
 from bench.engine.suite import CodecSpec, DatasetSpec, SuiteConfig
 from bench.errors import BenchError, MetricUnavailable
 from bench.metrics import metrics
@@ -58,6 +59,7 @@ class Plan:
     """Everything a run will do, built before any image is encoded.
 
     Attributes:
+        metric_hashes: the config hash of each metric (a stored value of another hash is measured again).
         skipped: components that cannot run here (missing checkpoint, data or weights), with the reason and fix.
     """
 
@@ -66,6 +68,7 @@ class Plan:
     codecs: list[CodecJob]
     datasets: list[DatasetJob]
     metrics: dict[str, Metric]
+    metric_hashes: dict[str, str]
     skipped: list[str] = field(default_factory=list)
 
     def items(self) -> Iterator[tuple[DatasetJob, Sample, CodecJob, float]]:
@@ -89,20 +92,32 @@ def build_with_device(factory: Any, options: dict[str, Any], device: str) -> Any
     return factory(**options)
 
 
-def codec_config_hash(spec: CodecSpec, codec: Codec) -> str:
-    identity = {
-        "codec": spec.codec,
-        "config": codec.config(),
-        "versions": codec.versions(),
-        "bench": __version__,
-    }
+def _hash(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def codec_config_hash(spec: CodecSpec, codec: Codec) -> str:
+    """Hash of everything that determines a codec's bytes: options (with checkpoint sha256), library versions and
+    the codec's ``code_version``."""
+    return _hash({"codec": spec.codec, "config": codec.config(), "versions": codec.versions(),
+                  "code_version": type(codec).code_version, "bench": __version__})
+
+
+def metric_config_hash(key: str, metric: Metric) -> str:
+    """Hash of everything that determines a metric's values: its configuration (weights sha256, network,
+    protocol), library versions and ``code_version``."""
+    return _hash({"metric": key, "class": f"{type(metric).__module__}.{type(metric).__qualname__}",
+                  "config": metric.config(), "versions": metric.versions(),
+                  "code_version": type(metric).code_version, "bench": __version__})
 
 
 def _build_codec(spec: CodecSpec, device: str) -> CodecJob:
     factory = codecs.get(spec.codec)
     try:
+        check_options(factory, spec.options, f"codec {spec.label}", require=True)
         codec = build_with_device(factory, spec.options, device)
+    except OptionError as error:
+        raise BenchError(str(error)) from error
     except TypeError as error:
         parameters = ", ".join(p for p in inspect.signature(factory).parameters if p != "self") or "none"
         raise BenchError(f"codec {spec.label!r}: bad options {spec.options} ({error}); options: {parameters}") from error
@@ -127,7 +142,7 @@ def build_plan(suite: SuiteConfig, run_id: str | None = None) -> Plan:
     dataset_jobs = []
     for spec in suite.datasets:
         try:
-            dataset = datasets.get(spec.name)(root=spec.root, limit=spec.limit)
+            dataset = datasets.get(spec.name)(root=spec.root, limit=spec.limit, **spec.options)
             dataset_jobs.append(DatasetJob(spec, dataset, dataset.samples()))
         except BenchError as error:
             skipped.append(f"dataset {spec.name}: {error}")
@@ -139,4 +154,5 @@ def build_plan(suite: SuiteConfig, run_id: str | None = None) -> Plan:
             skipped.append(f"metric {name}: {error}")
     if not codec_jobs or not dataset_jobs:
         raise NothingToRun(skipped)
-    return Plan(suite, run_id or suite.run_id(), codec_jobs, dataset_jobs, built_metrics, skipped)
+    hashes = {name: metric_config_hash(name, metric) for name, metric in built_metrics.items()}
+    return Plan(suite, run_id or suite.run_id(), codec_jobs, dataset_jobs, built_metrics, hashes, skipped)

@@ -1,213 +1,194 @@
-"""plan -> run store: encode each image once per codec and rate point, decode every variant, score, store.
+"""plan -> run store: decide what is already measured, hand the rest to an executor, and store every result.
 
-Items already in the store (every variant present with every requested metric) are not recomputed; a failed item
-(unreadable image, codec error) is stored with its reason and retried on the next run.
+An item is reused only when the store holds it under the same key: codec label and config hash, dataset, image id
+*and image digest*, rate point, with every decoder variant carrying every requested metric measured under the
+metric's current config hash. Items whose codec measurements are stored but some metric is missing or stale are
+*re-scored* from the stored bitstream (decode + those metrics only); the rest is measured. A failed item is stored
+with its reason and tried again on the next run. The driver is the only writer of the store.
+
+Image digests (:mod:`bench.data.digest`) come from the digest cache; an image not in the cache is hashed here only
+when the store holds rows of it (its digest decides a reuse), otherwise the worker that loads it hashes it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import multiprocessing
-import os
-import threading
-import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from typing import Iterator
 
-import torch
 from tqdm import tqdm
 
-from bench.engine.plan import CodecJob, Plan, build_plan
-from bench.engine.store import FAILED_VARIANT, ItemKey, Row, RunStore
-from bench.engine.suite import SuiteConfig
-from bench.errors import ImageError, NotApplicable
-from bench.metrics.base import Metric
-from bench.schema import Sample
-from bench.tensors import image_to_tensor
-from bench.timing import timed
+from bench.data.digest import DigestCache, sample_digest
+from bench.engine.executors import ExecutionConfig, open_executor
+from bench.engine.measure import Task
+from bench.engine.plan import Plan
+from bench.engine.store import RunStore, SelectedItem, StoredItem
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class RunOutcome:
-    """What one execution did: items computed, reused from the store, and failed (with reasons)."""
+    """What one execution did: items computed, re-scored (stored codec values, new metric values), reused from the
+    store, and failed (with reasons); ``executor`` as environment.json records it."""
 
     computed: int = 0
+    rescored: int = 0
     reused: int = 0
     failures: list[str] = field(default_factory=list)
+    executor: dict = field(default_factory=dict)
 
 
-def is_complete(stored: Mapping[str, set[str]] | None, variants: Iterable[str], metric_keys: set[str]) -> bool:
-    return stored is not None and all(metric_keys <= stored.get(variant, set()) for variant in variants)
+def register(plan: Plan, store: RunStore) -> None:
+    """Records the current codec and metric configurations and what the suite asks for."""
+    for job in plan.codecs:
+        versions = {**job.codec.versions(), "code_version": str(type(job.codec).code_version)}
+        store.register_codec(plan.run_id, job.label, job.spec.codec, job.config_hash, job.codec.config(),
+                             versions, job.codec.description, job.codec.provenance())
+    for name, metric in plan.metrics.items():
+        store.register_metric(plan.run_id, name, plan.metric_hashes[name],
+                              {"config": metric.config(), "versions": metric.versions()}, metric.provenance())
+    items = (SelectedItem(job.label, job.config_hash, dataset_job.spec.name, sample.image_id, point)
+             for dataset_job, sample, job, point in plan.items())
+    store.set_selection(plan.run_id, items, plan.metrics)
 
 
-def measure_item(
-    job: CodecJob, point: float, x: torch.Tensor, sample: Sample, metrics: Mapping[str, Metric], device: str
-) -> tuple[list[Row], bytes]:
-    """Encodes once, decodes every variant, and scores each reconstruction against ``x``."""
-    bitstream, encode_time = timed(device, job.codec.encode, x, point)
-    decoded = list(job.codec.decode_variants(bitstream, job.variants))
-    digest = hashlib.sha256(bitstream.data).hexdigest()
-    rows = [
-        Row(
-            variant=item.variant,
-            height=bitstream.height,
-            width=bitstream.width,
-            num_bytes=bitstream.num_bytes,
-            payload_bytes=bitstream.payload_bytes,
-            bitstream_sha256=digest,
-            encode_time=encode_time,
-            decode_time=item.seconds,
-            timings={**{f"encode_{k}": v for k, v in bitstream.timings.items()},
-                     **{f"decode_{k}": v for k, v in item.timings.items()}},
-        )
-        for item in decoded
-    ]
-    reconstructions = [item.x_hat.to(x.device) for item in decoded]
-    for key, metric in metrics.items():
+def image_digests(plan: Plan, store: RunStore, progress: bool) -> dict[tuple[int, int], str]:
+    """{(dataset index, sample index): digest} of the images whose digest is known or needed now (see the module
+    docstring); images that cannot be read are left to the workers, which record why."""
+    stored = store.stored_images(plan.run_id)
+    known: dict[tuple[int, int], str] = {}
+    for d, dataset_job in enumerate(plan.datasets):
+        cache = DigestCache(dataset_job.dataset.loader_identity())
         try:
-            values = metric.compute_many(x, reconstructions, sample)
-        except NotApplicable as reason:
-            for row in rows:
-                row.not_applicable[key] = str(reason)
-            continue
-        for row, value in zip(rows, values):
-            if isinstance(value, Mapping):
-                row.arrays[key] = value
-            else:
-                row.metrics[key] = float(value)
-    return rows, bitstream.data
+            uncached = []
+            for s, sample in enumerate(dataset_job.samples):
+                digest = cache.get(sample)
+                if digest is not None:
+                    known[d, s] = digest
+                elif (dataset_job.spec.name, sample.image_id) in stored:
+                    uncached.append((s, sample))
+            for s, sample in tqdm(uncached, desc=f"hashing {dataset_job.spec.name} images", unit="image",
+                                  disable=not progress or len(uncached) < 50, dynamic_ncols=True):
+                try:
+                    known[d, s] = sample_digest(sample)
+                except Exception as error:  # noqa: BLE001 - the worker fails this image's items with the reason
+                    log.debug("cannot hash %s: %s", sample.image_id, error)
+                    continue
+                cache.put(sample, known[d, s])
+        finally:
+            cache.close()
+    store.set_current_images(plan.run_id, {(plan.datasets[d].spec.name, plan.datasets[d].samples[s].image_id): sha
+                                           for (d, s), sha in known.items()})
+    return known
 
 
-@dataclass(frozen=True)
-class Task:
-    """One image and one codec: the rate points of that codec not yet in the store (positions in the plan)."""
-
-    dataset_index: int
-    sample_index: int
-    codec_index: int
-    points: tuple[float, ...]
+def _missing_metrics(stored: StoredItem | None, variants: tuple[str, ...], hashes: dict[str, str]) -> set[str] | None:
+    """Metrics an item lacks (stale ones included), or None when the item must be measured (not stored whole)."""
+    if stored is None or not all(variant in stored.variants for variant in variants):
+        return None
+    return {metric for metric, current in hashes.items()
+            for variant in variants if stored.variants[variant].get(metric) != current}
 
 
 @dataclass
-class ItemResult:
-    """The rows of one measured item, or its failure (then ``rows`` holds the failed row)."""
+class PendingWork:
+    """The work a run still has to do: tasks built lazily, and the item counts."""
 
-    key: ItemKey
-    rows: list[Row]
-    bitstream: bytes | None = None
-    failure: str | None = None
+    plan: Plan
+    store: RunStore
+    digests: dict[tuple[int, int], str]
+    measure: list[tuple[int, int, int, tuple[float, ...]]] = field(default_factory=list)
+    rescore: list[tuple[int, int, int, tuple[float, ...], tuple[str, ...]]] = field(default_factory=list)
+    reused: int = 0
 
+    @classmethod
+    def find(cls, plan: Plan, store: RunStore, digests: dict[tuple[int, int], str]) -> "PendingWork":
+        work = cls(plan, store, digests)
+        stored = store.stored_items(plan.run_id)
+        for d, dataset_job in enumerate(plan.datasets):
+            for s, sample in enumerate(dataset_job.samples):
+                digest = digests.get((d, s))
+                for c, job in enumerate(plan.codecs):
+                    measure, rescore, metrics = [], [], set()
+                    for point in job.points:
+                        item = (job.label, job.config_hash, dataset_job.spec.name, sample.image_id, digest, point)
+                        missing = None if digest is None else _missing_metrics(stored.get(item), job.variants,
+                                                                               plan.metric_hashes)
+                        if missing is None:
+                            measure.append(point)
+                        elif not missing:
+                            work.reused += 1
+                        elif stored[item].has_bitstream:
+                            rescore.append(point)
+                            metrics |= missing
+                        else:
+                            measure.append(point)
+                    if measure:
+                        work.measure.append((d, s, c, tuple(measure)))
+                    if rescore:
+                        work.rescore.append((d, s, c, tuple(rescore), tuple(sorted(metrics))))
+        return work
 
-def pending_tasks(plan: Plan, done: Mapping[tuple, Mapping[str, set[str]]]) -> tuple[list[Task], int]:
-    """Tasks for every item not complete in the store, and the number of items reused."""
-    metric_keys = set(plan.metrics)
-    tasks, reused = [], 0
-    for d, dataset_job in enumerate(plan.datasets):
-        for s, sample in enumerate(dataset_job.samples):
-            for c, job in enumerate(plan.codecs):
-                missing = tuple(
-                    point for point in job.points
-                    if not is_complete(done.get((job.label, job.config_hash, dataset_job.spec.name, sample.image_id,
-                                                 point)), job.variants, metric_keys)
-                )
-                reused += len(job.points) - len(missing)
-                if missing:
-                    tasks.append(Task(d, s, c, missing))
-    return tasks, reused
+    @property
+    def total(self) -> int:
+        return sum(len(entry[3]) for entry in self.measure) + sum(len(entry[3]) for entry in self.rescore)
 
-
-def run_task(plan: Plan, task: Task) -> Iterator[ItemResult]:
-    """Measures the items of one task; a failure is returned as a result, never raised."""
-    dataset_job = plan.datasets[task.dataset_index]
-    sample = dataset_job.samples[task.sample_index]
-    job = plan.codecs[task.codec_index]
-    keys = [ItemKey(plan.run_id, job.label, job.config_hash, dataset_job.spec.name, sample.image_id, point)
-            for point in task.points]
-    try:
-        x = image_to_tensor(sample.load()).to(plan.suite.device)
-    except ImageError as error:
-        for key in keys:
-            yield _failure(key, str(error))
-        return
-    for key in keys:
-        try:
-            rows, data = measure_item(job, key.point, x, sample, plan.metrics, plan.suite.device)
-        except Exception as error:  # noqa: BLE001 - recorded with its reason; the run goes on
-            log.debug("item %s failed", key, exc_info=True)
-            yield _failure(key, f"{type(error).__name__}: {error}")
-        else:
-            yield ItemResult(key, rows, data if plan.suite.keep_bitstreams else None)
-
-
-def _failure(key: ItemKey, reason: str) -> ItemResult:
-    where = f"{key.dataset}/{key.image_id} {key.codec}@{key.point:g}"
-    return ItemResult(key, [Row(FAILED_VARIANT, "failed", reason)], failure=f"{where}: {reason}")
-
-
-_worker_plan: Plan | None = None
+    def tasks(self) -> Iterator[Task]:
+        """Re-scoring tasks first (each with its stored bitstreams, read as the task is handed out), then measuring."""
+        plan = self.plan
+        for d, s, c, points, metrics in self.rescore:
+            job, dataset_job = plan.codecs[c], plan.datasets[d]
+            sample, digest = dataset_job.samples[s], self.digests[d, s]
+            data = {point: self.store.bitstream(plan.run_id, job.label, job.config_hash, dataset_job.spec.name,
+                                                sample.image_id, point, digest) for point in points}
+            yield Task(d, s, c, points, digest, metrics, data)
+        for d, s, c, points in self.measure:
+            yield Task(d, s, c, points, self.digests.get((d, s)), tuple(plan.metrics))
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """Ends a worker whose parent died (e.g. ``kill -9``): pool workers would otherwise wait forever."""
-    while os.getppid() == parent_pid:
-        time.sleep(1.0)
-    os._exit(1)
-
-
-def _start_worker(parent_pid: int, suite: SuiteConfig, run_id: str, threads: int) -> None:
-    global _worker_plan
-    # The parent's pid comes from the parent: if it died while this worker was starting, getppid() already names
-    # another process and the watchdog ends the worker at once.
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
-    logging.getLogger().setLevel(logging.ERROR)  # the parent already reported what was skipped
-    torch.set_num_threads(threads)
-    _worker_plan = build_plan(suite, run_id)
-
-
-def _run_in_worker(task: Task) -> list[ItemResult]:
-    assert _worker_plan is not None
-    return list(run_task(_worker_plan, task))
-
-
-def _results(plan: Plan, tasks: list[Task], workers: int) -> Iterator[ItemResult]:
-    if workers <= 1:
-        for task in tasks:
-            yield from run_task(plan, task)
-        return
-    threads = max(1, torch.get_num_threads() // workers)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, _start_worker, (os.getpid(), plan.suite, plan.run_id, threads)) as pool:
-        for results in pool.map(_run_in_worker, tasks):
-            yield from results
-
-
-def execute(plan: Plan, store: RunStore, progress: bool = True, workers: int = 1) -> RunOutcome:
+def execute(plan: Plan, store: RunStore, progress: bool = True,
+            execution: ExecutionConfig = ExecutionConfig()) -> RunOutcome:
     """Runs every item of ``plan`` not yet in ``store``, item by item into the store; never loses stored work.
 
-    Args:
-        workers: processes that measure in parallel (each builds its own codecs); 1 runs in this process.
+    Raises:
+        bench.errors.BenchError: the store cannot be written (disk full, read-only) or a worker died; every item
+            stored before is kept and a rerun resumes.
     """
     outcome = RunOutcome()
-    for job in plan.codecs:
-        store.register_codec(
-            plan.run_id, job.label, job.spec.codec, job.config_hash, job.codec.config(), job.codec.versions(),
-            job.codec.description,
-        )
-    tasks, outcome.reused = pending_tasks(plan, store.completed_items(plan.run_id))
-    total = sum(len(task.points) for task in tasks)
-    if outcome.reused:
-        log.info("%d of %d items already in the run store; computing %d", outcome.reused, plan.num_items, total)
-    with tqdm(total=total, unit="item", desc=plan.run_id, disable=not progress, dynamic_ncols=True) as bar:
-        for result in _results(plan, tasks, min(workers, len(tasks)) if tasks else 1):
-            store.write_item(result.key, result.rows, result.bitstream)
-            if result.failure:
-                outcome.failures.append(result.failure)
-            else:
-                outcome.computed += 1
-            bar.set_postfix_str(f"{result.key.dataset}/{result.key.image_id} {result.key.codec}", refresh=False)
-            bar.update(1)
+    register(plan, store)
+    digests = image_digests(plan, store, progress)
+    work = PendingWork.find(plan, store, digests)
+    outcome.reused = work.reused
+    if work.reused:
+        log.info("%d of %d items already in the run store; computing %d", work.reused, plan.num_items, work.total)
+    caches = {d: DigestCache(job.dataset.loader_identity()) for d, job in enumerate(plan.datasets)}
+    positions = {(job.spec.name, sample.image_id): (d, s)
+                 for d, job in enumerate(plan.datasets) for s, sample in enumerate(job.samples)}
+    try:
+        with open_executor(plan, execution) as executor, \
+                tqdm(total=work.total, unit="item", desc=plan.run_id, disable=not progress,
+                     dynamic_ncols=True) as bar:
+            outcome.executor = executor.describe()
+            for result in executor.map(work.tasks()):
+                if result.rescored:
+                    if result.rows:
+                        store.update_metrics(result.key, result.rows)
+                else:
+                    store.write_item(result.key, result.rows, result.bitstream)
+                if result.failure:
+                    outcome.failures.append(result.failure)
+                elif result.rescored:
+                    outcome.rescored += 1
+                else:
+                    outcome.computed += 1
+                position = positions[result.key.dataset, result.key.image_id]
+                if result.key.image_sha256 and position not in digests:  # hashed by the worker: cache it
+                    digests[position] = result.key.image_sha256
+                    caches[position[0]].put(plan.datasets[position[0]].samples[position[1]], result.key.image_sha256)
+                bar.set_postfix_str(f"{result.key.dataset}/{result.key.image_id} {result.key.codec}", refresh=False)
+                bar.update(1)
+    finally:
+        for cache in caches.values():
+            cache.close()
     return outcome

@@ -13,6 +13,11 @@ A suite file::
     points = [10, 30, 50, 70, 90]          # optional; defaults to the codec's own rate points
     options = { subsampling = "4:4:4" }    # keyword arguments of the codec class
 
+Every value is checked when the suite is read (:meth:`SuiteConfig.validate`): unknown keys, wrong types, options
+and rate points outside what the codec class declares (:mod:`bench.engine.options`), names that could leave the
+runs folder. Relative paths in a suite file (dataset ``root``, ``labels``, ``list_file``, a codec's ``checkpoint``)
+are relative to the file's folder; those of the built-in suites to the current directory.
+
 A suite may instead be made of named experiments, each running some of the suite's codecs (by label) on its own
 datasets with its own metrics (the paper suite: rate-distortion on Kodak/CLIC, top-1 on ImageNet, ...)::
 
@@ -32,18 +37,32 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from bench.errors import BenchError
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "suites"
+DEFAULT_MAX_MEGAPIXELS = 50.0
+# Options of codecs and datasets that name files; relative ones are resolved against the suite file's folder.
+PATH_OPTIONS = ("checkpoint", "labels", "list_file")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 
 
 class SuiteError(BenchError):
     """A suite file or option that is malformed."""
+
+
+def check_name(name: Any, what: str) -> str:
+    """A suite, experiment or run name that is safe as one path component (no ``/``, no ``..``)."""
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+        raise SuiteError(f"{what} {name!r} must be letters, digits and . _ + = - (no '/' or '..'), starting with a "
+                         f"letter or digit: it names a folder under the runs directory")
+    return name
 
 
 @dataclass(frozen=True)
@@ -56,9 +75,13 @@ class CodecSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """A dataset of a suite: registry name, data root, image limit, and dataset-specific options
+    (``labels`` for ImageNet, ``list_file`` for ADE20K)."""
+
     name: str
     root: str | None = None
     limit: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,7 +102,11 @@ class ExperimentSpec:
 
 @dataclass(frozen=True)
 class SuiteConfig:
-    """A resolved suite: what to run, on what, measured how."""
+    """A resolved suite: what to run, on what, measured how.
+
+    Attributes:
+        max_megapixels: images above this size fail as items (with the reason) instead of exhausting memory.
+    """
 
     name: str
     datasets: tuple[DatasetSpec, ...]
@@ -88,31 +115,52 @@ class SuiteConfig:
     description: str = ""
     device: str = "cpu"
     keep_bitstreams: bool = True
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
     experiments: tuple[ExperimentSpec, ...] = ()
 
     def validate(self) -> "SuiteConfig":
-        """Checks names against the registries and labels for uniqueness; returns self."""
+        """Checks every value: names against the registries, options and rate points against what each class
+        declares, labels for uniqueness, the device against the machine; returns self.
+
+        Raises:
+            SuiteError: the first value that does not fit, with where it is and what is allowed.
+        """
         from bench.codecs import codecs
         from bench.data import datasets
+        from bench.engine.options import OptionError, check_options, check_points
         from bench.metrics import metrics
 
+        check_name(self.name, "suite name")
         if not self.codecs:
             raise SuiteError(f"suite {self.name!r} has no codecs")
         if not self.datasets and not self.experiments:
             raise SuiteError(f"suite {self.name!r} has no datasets")
+        if not self.metrics:
+            raise SuiteError(f"suite {self.name!r} has no metrics (e.g. metrics = [\"psnr-rgb\"])")
+        if not (isinstance(self.max_megapixels, (int, float)) and math.isfinite(self.max_megapixels)
+                and self.max_megapixels > 0):
+            raise SuiteError(f"max_megapixels must be a positive number, got {self.max_megapixels!r}")
         self._validate_experiments()
         labels = [spec.label for spec in self.codecs]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
             raise SuiteError(f"suite {self.name!r}: codec labels must be unique, repeated: {', '.join(duplicates)}")
-        for spec in self.codecs:
-            codecs.target(spec.codec)
-        for spec in self.datasets + tuple(d for e in self.experiments for d in e.datasets):
-            datasets.target(spec.name)
+        try:
+            for spec in self.codecs:
+                factory = codecs.get(spec.codec)
+                check_options(factory, spec.options, f"codec {spec.label}")
+                if spec.points is not None:
+                    check_points(factory, spec.points, f"codec {spec.label}")
+            for spec in self.datasets + tuple(d for e in self.experiments for d in e.datasets):
+                check_options(datasets.get(spec.name), spec.options, f"dataset {spec.name}")
+                if spec.limit is not None and (isinstance(spec.limit, bool) or not isinstance(spec.limit, int)
+                                               or spec.limit < 1):
+                    raise SuiteError(f"dataset {spec.name}: limit must be a whole number >= 1, got {spec.limit!r}")
+        except OptionError as error:
+            raise SuiteError(f"suite {self.name!r}: {error}") from error
         for metric in self.metrics + tuple(m for e in self.experiments for m in e.metrics):
             metrics.target(metric)
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise SuiteError(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
+        _check_device(self.device)
         return self
 
     def _validate_experiments(self) -> None:
@@ -122,6 +170,7 @@ class SuiteConfig:
             raise SuiteError(f"suite {self.name!r}: experiment names must be unique, repeated: {', '.join(repeated)}")
         labels = {spec.label for spec in self.codecs}
         for experiment in self.experiments:
+            check_name(experiment.name, "experiment name")
             if not experiment.datasets:
                 raise SuiteError(f"suite {self.name!r}: experiment {experiment.name!r} has no datasets")
             unknown = [label for label in experiment.codecs if label not in labels]
@@ -164,76 +213,152 @@ class SuiteConfig:
         return f"{self.name}-{'+'.join(spec.name for spec in self.datasets)}"
 
 
+def _check_device(device: Any) -> None:
+    if not isinstance(device, str) or not re.match(r"^(cpu|cuda(:\d+)?)$", device):
+        raise SuiteError(f"device must be cpu, cuda or cuda:N, got {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SuiteError(f"device {device!r}: no CUDA GPU is visible to torch here; run on a machine with one, "
+                             f"or use --device cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise SuiteError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
 def builtin_suites() -> list[str]:
     return sorted(path.stem for path in BUILTIN_DIR.glob("*.toml"))
 
 
 def load_suite(name_or_path: str) -> SuiteConfig:
-    """Loads a built-in suite by name or a suite TOML file by path."""
+    """Loads a built-in suite by name or a suite TOML file by path, checking its keys and value types (the values
+    themselves are checked by :meth:`SuiteConfig.validate` once command-line overrides are applied).
+
+    Raises:
+        SuiteError: no such suite, not a UTF-8 TOML file, an unknown key or a value of the wrong type.
+    """
     path = Path(name_or_path)
-    if not path.suffix:
+    builtin = not path.suffix
+    if builtin:
         path = BUILTIN_DIR / f"{name_or_path}.toml"
         if not path.is_file():
             raise SuiteError(f"unknown suite {name_or_path!r}; built-in suites: {', '.join(builtin_suites())}")
     if not path.is_file():
         raise SuiteError(f"{path}: suite file not found")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise SuiteError(f"{path}: not a text file (suite files are UTF-8 TOML)") from error
+    except OSError as error:
+        raise SuiteError(f"{path}: cannot read the suite file ({error.strerror})") from error
     except tomllib.TOMLDecodeError as error:
         raise SuiteError(f"{path}: invalid TOML ({error})") from error
-    return suite_from_dict(raw, default_name=path.stem, source=str(path))
+    base = Path.cwd() if builtin else path.resolve().parent
+    return suite_from_dict(raw, default_name=path.stem, source=str(path), base=base)
 
 
-def suite_from_dict(raw: dict[str, Any], default_name: str, source: str) -> SuiteConfig:
-    known = {"name", "description", "datasets", "codecs", "metrics", "device", "keep_bitstreams", "experiments"}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise SuiteError(f"{source}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    try:
-        return SuiteConfig(
-            name=raw.get("name", default_name),
-            description=raw.get("description", ""),
-            datasets=tuple(_dataset_spec(entry) for entry in raw.get("datasets", ["sample"])),
-            codecs=tuple(_codec_spec(entry) for entry in raw.get("codecs", [])),
-            metrics=tuple(raw.get("metrics", SuiteConfig.metrics)),
-            device=raw.get("device", "cpu"),
-            keep_bitstreams=bool(raw.get("keep_bitstreams", True)),
-            experiments=tuple(_experiment_spec(entry) for entry in raw.get("experiments", [])),
-        )
-    except (TypeError, KeyError, ValueError) as error:
-        raise SuiteError(f"{source}: malformed suite ({error})") from error
+# Keys of each table of a suite file and the types their values must have.
+_TOP_LEVEL = {"name": str, "description": str, "datasets": list, "codecs": list, "metrics": list, "device": str,
+              "keep_bitstreams": bool, "max_megapixels": (int, float), "experiments": list}
+_DATASET = {"name": str, "root": str, "limit": int}
+_CODEC = {"codec": str, "label": str, "options": dict, "points": list}
+_EXPERIMENT = {"name": str, "description": str, "datasets": list, "codecs": list, "metrics": list}
+_TYPE_NAMES = {str: "a string", list: "an array", dict: "a table", bool: "true or false", int: "a whole number",
+               (int, float): "a number"}
 
 
-def _dataset_spec(entry: str | dict[str, Any]) -> DatasetSpec:
+def _check_table(raw: Any, schema: Mapping[str, Any], where: str, required: Sequence[str] = (),
+                 open_keys: bool = False) -> dict[str, Any]:
+    """Checks a TOML table's keys and value types; ``open_keys`` lets unknown keys through (dataset options)."""
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{where} must be a table, got {type(raw).__name__} {raw!r}")
+    unknown = sorted(set(raw) - set(schema))
+    if unknown and not open_keys:
+        raise SuiteError(f"{where}: unknown keys {', '.join(unknown)} (known: {', '.join(schema)})")
+    for key in required:
+        if key not in raw:
+            raise SuiteError(f"{where}: {key} is missing")
+    for key, kind in schema.items():
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+                raise SuiteError(f"{where}: {key} must be {_TYPE_NAMES[kind]}, got {value!r}")
+    return raw
+
+
+def _strings(values: list, where: str) -> tuple[str, ...]:
+    if not all(isinstance(value, str) for value in values):
+        raise SuiteError(f"{where} must be an array of strings, got {values!r}")
+    return tuple(values)
+
+
+def _resolve(value: Any, base: Path) -> Any:
+    """A path option relative to ``base`` (strings and lists of strings; ``~`` expanded)."""
+    if isinstance(value, list):
+        return [_resolve(item, base) for item in value]
+    if isinstance(value, str) and value:
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else base / path)
+    return value
+
+
+def suite_from_dict(raw: Any, default_name: str, source: str, base: Path | None = None) -> SuiteConfig:
+    """Builds a suite from a parsed TOML document, checking every key and type (values are checked by
+    :meth:`SuiteConfig.validate`). ``base`` resolves relative paths (default: left as they are)."""
+    raw = _check_table(raw, _TOP_LEVEL, source)
+    return SuiteConfig(
+        name=raw.get("name", default_name),
+        description=raw.get("description", ""),
+        datasets=tuple(_dataset_spec(entry, f"{source}: datasets", base) for entry in raw.get("datasets", ["sample"])),
+        codecs=tuple(_codec_spec(entry, f"{source}: [[codecs]]", base) for entry in raw.get("codecs", [])),
+        metrics=_strings(raw.get("metrics", list(SuiteConfig.metrics)), f"{source}: metrics"),
+        device=raw.get("device", "cpu"),
+        keep_bitstreams=raw.get("keep_bitstreams", True),
+        max_megapixels=float(raw.get("max_megapixels", DEFAULT_MAX_MEGAPIXELS)),
+        experiments=tuple(_experiment_spec(entry, f"{source}: [[experiments]]", base)
+                          for entry in raw.get("experiments", [])),
+    )
+
+
+def _dataset_spec(entry: Any, where: str, base: Path | None) -> DatasetSpec:
     if isinstance(entry, str):
         return DatasetSpec(entry)
-    return DatasetSpec(entry["name"], entry.get("root"), entry.get("limit"))
+    entry = _check_table(entry, _DATASET, f"{where} entry", required=("name",), open_keys=True)
+    options = {k: v for k, v in entry.items() if k not in _DATASET}
+    root = entry.get("root")
+    if base is not None:
+        root = _resolve(root, base)
+        options = {k: _resolve(v, base) if k in PATH_OPTIONS else v for k, v in options.items()}
+    return DatasetSpec(entry["name"], root, entry.get("limit"), options)
 
 
-def _experiment_spec(entry: dict[str, Any]) -> ExperimentSpec:
-    unknown = sorted(set(entry) - {"name", "description", "datasets", "codecs", "metrics"})
-    if unknown:
-        raise ValueError(f"experiment {entry.get('name')!r} has unknown keys {', '.join(unknown)}")
+def _experiment_spec(entry: Any, where: str, base: Path | None) -> ExperimentSpec:
+    entry = _check_table(entry, _EXPERIMENT, f"{where} entry", required=("name",))
+    name = entry["name"]
     return ExperimentSpec(
-        name=entry["name"],
-        datasets=tuple(_dataset_spec(d) for d in entry.get("datasets", [])),
-        codecs=tuple(entry.get("codecs", [])),
-        metrics=tuple(entry.get("metrics", [])),
+        name=name,
+        datasets=tuple(_dataset_spec(d, f"{where} {name!r}: datasets", base) for d in entry.get("datasets", [])),
+        codecs=_strings(entry.get("codecs", []), f"{where} {name!r}: codecs"),
+        metrics=_strings(entry.get("metrics", []), f"{where} {name!r}: metrics"),
         description=entry.get("description", ""),
     )
 
 
-def _codec_spec(entry: dict[str, Any]) -> CodecSpec:
-    unknown = sorted(set(entry) - {"codec", "label", "options", "points"})
-    if unknown:
-        raise ValueError(f"codec entry {entry.get('codec')!r} has unknown keys {', '.join(unknown)}")
+def _codec_spec(entry: Any, where: str, base: Path | None) -> CodecSpec:
+    entry = _check_table(entry, _CODEC, f"{where} entry", required=("codec",))
+    options = dict(entry.get("options", {}))
+    if base is not None:
+        options = {k: _resolve(v, base) if k in PATH_OPTIONS else v for k, v in options.items()}
     points = entry.get("points")
-    return CodecSpec(
-        codec=entry["codec"],
-        label=entry.get("label", entry["codec"]),
-        options=dict(entry.get("options", {})),
-        points=tuple(float(p) for p in points) if points is not None else None,
-    )
+    if points is not None:
+        from bench.engine.options import OptionError, check_points
+
+        try:
+            points = check_points(None, points, f"{where} {entry.get('label', entry['codec'])!r}")
+        except OptionError as error:
+            raise SuiteError(str(error)) from error
+    return CodecSpec(codec=entry["codec"], label=entry.get("label", entry["codec"]), options=options, points=points)
 
 
 def apply_overrides(
@@ -261,6 +386,11 @@ def apply_overrides(
             known = ", ".join(spec.label for spec in suite.codecs)
             raise SuiteError(f"suite {suite.name!r} has no codec {', '.join(sorted(missing))}; its codecs: {known}")
     if checkpoints:
+        names = {spec.label for spec in codec_specs} | {spec.codec for spec in codec_specs}
+        unknown = sorted(set(checkpoints) - names)
+        if unknown:
+            raise SuiteError(f"--checkpoint {unknown[0]}=...: suite {suite.name!r} runs no codec {unknown[0]!r}; its "
+                             f"codecs: {', '.join(spec.label for spec in codec_specs)}")
         codec_specs = tuple(_with_checkpoint(spec, checkpoints) for spec in codec_specs)
     if suite.experiments:
         experiments = _select_experiments(suite, datasets, {spec.label for spec in codec_specs}, metrics,
@@ -352,6 +482,7 @@ def suite_to_toml(suite: SuiteConfig) -> str:
         f"description = {_toml_value(suite.description)}",
         f"device = {_toml_value(suite.device)}",
         f"keep_bitstreams = {_toml_value(suite.keep_bitstreams)}",
+        f"max_megapixels = {_toml_value(suite.max_megapixels)}",
         f"metrics = {_toml_value(list(suite.metrics))}",
         "datasets = [" + ", ".join(_dataset_toml(d) for d in suite.datasets) + "]",
     ]
@@ -374,4 +505,5 @@ def suite_to_toml(suite: SuiteConfig) -> str:
 
 
 def _dataset_toml(spec: DatasetSpec) -> str:
-    return _toml_value({k: v for k, v in dataclasses.asdict(spec).items() if v is not None})
+    table = {"name": spec.name, "root": spec.root, "limit": spec.limit, **spec.options}
+    return _toml_value({k: v for k, v in table.items() if v is not None})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import ClassVar, Mapping, Sequence, Union
+from typing import Any, ClassVar, Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -45,6 +45,21 @@ class Metric(abc.ABC):
     """
 
     spec: ClassVar[MetricSpec]
+    # Bump when a change to this metric's code changes its values: stored values of the old code are then measured
+    # again (the run-store key of a value is the hash of config(), versions() and this).
+    code_version: ClassVar[int] = 1
+
+    def config(self) -> dict[str, Any]:
+        """What determines this metric's values besides the images: network name, weights sha256, protocol."""
+        return {}
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the libraries that compute the values (lpips, timm, torch-fidelity, ...)."""
+        return {}
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the weights come from (file path and sha256, network, source), for exports; {} without weights."""
+        return {}
 
     @abc.abstractmethod
     def compute(self, reference: torch.Tensor, reconstruction: torch.Tensor, sample: Sample) -> PerImage:

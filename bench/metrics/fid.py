@@ -20,7 +20,8 @@ import math
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Mapping, Sequence
+from importlib.metadata import version
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -182,6 +183,16 @@ class _PatchDistribution(Metric):
         self.weights_path = weights.verified_path("inception", self.spec.key)
         self.extractor = inception(self.weights_path, self.device)
         self._extractor_key = (str(self.weights_path), PATCH, SPLITS)
+
+    def config(self) -> dict[str, Any]:
+        return {"inception_sha256": weights.card("inception").sha256, "patch": PATCH, "splits": SPLITS,
+                "feature": FEATURE_LAYER, "input": "8-bit"}
+
+    def versions(self) -> dict[str, str]:
+        return {"torch-fidelity": version("torch-fidelity")}
+
+    def provenance(self) -> dict[str, Any]:
+        return {"network": "inception-v3-compat (torch-fidelity)", "weights": [weights.identity("inception")]}
 
     def features(self, images: Sequence[torch.Tensor]) -> list[np.ndarray]:
         """Patch features (n_i, 2048) of each uint8 (1, 3, H, W) image, batched across images, cached."""

@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import ClassVar, Sequence
+from importlib.metadata import version
+from typing import Any, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -145,6 +146,16 @@ class _LPIPS(_PairwiseNetworkMetric):
     def _score(self, reference: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
         return self.network(reference, reconstruction, normalize=True)
 
+    def config(self) -> dict[str, Any]:
+        return {"net": self.net, "backbone_sha256": weights.card(self.weights_name).sha256,
+                "calibration_sha256": LPIPS_LINEAR_SHA256[self.net], "input": "8-bit"}
+
+    def versions(self) -> dict[str, str]:
+        return {"lpips": version("lpips")}
+
+    def provenance(self) -> dict[str, Any]:
+        return {"network": f"lpips-v0.1-{self.net}", "weights": [weights.identity(self.weights_name)]}
+
 
 class LPIPSAlex(_LPIPS):
     """LPIPS v0.1 on the AlexNet trunk (the official MPA evaluation's LPIPS)."""
@@ -261,3 +272,10 @@ class DISTS(_PairwiseNetworkMetric):
 
     def _score(self, reference: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
         return self.network(reference, reconstruction)
+
+    def config(self) -> dict[str, Any]:
+        return {"backbone_sha256": weights.card("vgg16").sha256, "calibration_sha256": weights.card("dists").sha256,
+                "input": "8-bit"}
+
+    def provenance(self) -> dict[str, Any]:
+        return {"network": "dists-vgg16", "weights": [weights.identity("vgg16"), weights.identity("dists")]}

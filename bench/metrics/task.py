@@ -127,6 +127,13 @@ def label_map(target: Any) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------- metrics
 
 
+def network_library_versions() -> dict[str, str]:
+    """Versions of the libraries that build the classifiers (timm, torchvision)."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("timm", "torchvision")}
+
+
 class TopKAccuracy(Metric):
     """Top-k accuracy of an ImageNet classifier on the reconstruction; ``sample.target`` is the class index.
 
@@ -144,6 +151,17 @@ class TopKAccuracy(Metric):
         from bench.tasks.classification import open_classifier
 
         self.classifier = open_classifier(network, weights, device, batch_size, metric=self.spec.key)
+
+    def config(self) -> dict[str, Any]:
+        identity = self.classifier.identity()
+        return {"network": identity["network"], "weights_sha256": identity["weights_sha256"],
+                "input": self.classifier.card.input_note}
+
+    def versions(self) -> dict[str, str]:
+        return network_library_versions()
+
+    def provenance(self) -> dict[str, Any]:
+        return self.classifier.identity()
 
     def compute(self, reference: torch.Tensor, reconstruction: torch.Tensor, sample: Sample) -> PerImage:
         return self.compute_many(reference, [reconstruction], sample)[0]
@@ -185,6 +203,14 @@ class SegmentationMetric(Metric):
         from bench.tasks.segmentation import open_segmenter
 
         self.segmenter = open_segmenter(weights, device, batch_size, metric=self.spec.key)
+
+    def config(self) -> dict[str, Any]:
+        identity = self.segmenter.identity()
+        return {"network": identity["network"], "weights_sha256": identity["weights_sha256"],
+                "input": self.segmenter.card.input_note}
+
+    def provenance(self) -> dict[str, Any]:
+        return self.segmenter.identity()
 
     def compute(self, reference: torch.Tensor, reconstruction: torch.Tensor, sample: Sample) -> PerImage:
         return self.compute_many(reference, [reconstruction], sample)[0]

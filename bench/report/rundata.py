@@ -79,10 +79,10 @@ def load_run(run_dir: Path | str) -> RunData:
     if not store_path.is_file():
         raise BenchError(f"{run_dir}: no {STORE_NAME}; pass a run directory written by `python -m bench run` "
                          f"(e.g. runs/default-sample)")
-    with RunStore(store_path) as store:
+    with RunStore(store_path, readonly=True) as store:
         run_id = _run_id(store, run_dir)
         rows = store.rows(run_id)
-        curves = store_to_curves(store, run_id)
+        curves = store_to_curves(store, run_id, rows)
         codecs = store.codecs(run_id)
         suite_dict = store.meta("suite", {}) or {}
         skipped = list(store.meta("skipped", []) or [])

@@ -158,7 +158,7 @@ def visual_strip(run: RunData, dataset: str | None = None, image_id: str | None 
                                                   centre_crop(tensor_to_uint8(x), crop))])
     hashes = dict(zip(run.codecs["label"], run.codecs["config_hash"]))
     specs = {spec.label: spec for spec in run.suite.codecs}
-    with RunStore(run.store_path) as store:
+    with RunStore(run.store_path, readonly=True) as store:
         for label, point, variants in plan:
             try:
                 strip.panels += _decode_panels(store, run, specs[label], hashes[label], rows, dataset, image_id,

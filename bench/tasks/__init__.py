@@ -95,20 +95,11 @@ def _library_caches(card: TaskNetworkCard) -> list[Path]:
     return found
 
 
-# sha256 of files already hashed in this process, keyed by (path, size, mtime): every metric that opens the same
-# network looks its weights up again.
-_digests: dict[tuple[str, int, int], str] = {}
-
-
 def _check_sha256(card: TaskNetworkCard, path: Path, metric: str) -> Path:
     if card.sha256 is not None:
-        from bench.download import sha256_of_file
+        from bench.download import sha256_of_file_cached
 
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        if key not in _digests:
-            _digests[key] = sha256_of_file(path)
-        if _digests[key] != card.sha256:
+        if sha256_of_file_cached(path) != card.sha256:
             raise MetricUnavailable(
                 f"{metric}: {path} is not the {card.name} weights file (sha256 differs from {card.sha256}); "
                 f"remove it and {card.fetch}"
@@ -173,10 +164,12 @@ class NetworkScorer:
     their identity cannot pass to new tensors; a tensor modified in place since is scored again.
     """
 
-    def __init__(self, card: TaskNetworkCard, model: Any, device: Any = "cpu", batch_size: int | None = None):
+    def __init__(self, card: TaskNetworkCard, model: Any, weights_path: Path, device: Any = "cpu",
+                 batch_size: int | None = None):
         import torch
 
         self.card = card
+        self.weights_path = Path(weights_path)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size
@@ -184,6 +177,13 @@ class NetworkScorer:
         self._std = torch.tensor(card.std, device=self.device).view(1, 3, 1, 1)
         self._last: tuple[list[Any], list[int], Any] | None = None
         self._lock = threading.Lock()
+
+    def identity(self) -> dict[str, Any]:
+        """The network and the exact weights file behind its scores (network name, file, sha256, source)."""
+        from bench.download import sha256_of_file_cached
+
+        return {"network": self.card.name, "weights": str(self.weights_path),
+                "weights_sha256": sha256_of_file_cached(self.weights_path), "source": self.card.source}
 
     def _pad(self, x: Any) -> Any:
         """Geometry the network needs (none by default)."""

@@ -138,5 +138,5 @@ def open_classifier(name: str = CONVNEXT_TINY.name, weights: str | Path | None =
     key = (card.name, str(path), device, batch_size)
     with _open_lock:
         if key not in _open:
-            _open[key] = Classifier(card, load_network(card.name, path), device, batch_size)
+            _open[key] = Classifier(card, load_network(card.name, path), path, device, batch_size)
         return _open[key]

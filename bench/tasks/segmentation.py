@@ -188,8 +188,9 @@ class Segmenter(NetworkScorer):
     official MPA evaluation's input handling: replicate-pad right/bottom by 1 (512 -> 513), ImageNet mean/std,
     argmax of the logits upsampled to the padded size."""
 
-    def __init__(self, model: PSPNet50, device: str | torch.device = "cpu", batch_size: int | None = None):
-        super().__init__(PSPNET50_ADE20K, model, device, batch_size)
+    def __init__(self, model: PSPNet50, weights_path: Path, device: str | torch.device = "cpu",
+                 batch_size: int | None = None):
+        super().__init__(PSPNET50_ADE20K, model, weights_path, device, batch_size)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         return F.pad(x, (0, 1, 0, 1), mode="replicate")
@@ -222,5 +223,5 @@ def open_segmenter(weights: str | Path | None = None, device: str | None = None,
     key = (str(path), device, batch_size)
     with _open_lock:
         if key not in _open:
-            _open[key] = Segmenter(load_pspnet50(path), device, batch_size)
+            _open[key] = Segmenter(load_pspnet50(path), path, device, batch_size)
         return _open[key]

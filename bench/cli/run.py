@@ -28,9 +28,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], help="device for learned codecs and metric networks")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="parent of run directories (default: runs)")
     parser.add_argument("--run-id", help="run directory name (default: <suite>-<datasets>)")
+    parser.add_argument("--executor", choices=["local", "process", "ray"],
+                        help="where items are measured: local (this process), process (a pool of local processes, "
+                        "the default) or ray (a Ray cluster; pip install -e \".[ray]\")")
     parser.add_argument("--workers", type=int, metavar="N",
-                        help="parallel measuring processes (default: one per core up to 8 on the CPU, 1 on a GPU); "
-                        "encode/decode times include their contention, so use 1 for latency figures")
+                        help="parallel workers (default: one per core up to 8 on the CPU, 1 on a GPU; for Ray what "
+                        "the cluster offers); encode/decode times include their contention, so use 1 for latency "
+                        "figures")
+    parser.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                        help="join this Ray cluster (implies --executor ray; default: start a local Ray)")
     parser.add_argument("--max-megapixels", type=float, metavar="MP",
                         help="images larger than this fail as items instead of exhausting memory (default: 50)")
     parser.add_argument("--fresh", action="store_true",
@@ -46,7 +52,7 @@ def plural(count: int, noun: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from bench.engine.executors import ExecutionConfig
+    from bench.engine.execution import ExecutionConfig
     from bench.engine.export import summary_table
     from bench.engine.run import plan_suites, run_suites
     from bench.engine.suite import apply_overrides, load_suite, parse_checkpoint_options
@@ -75,7 +81,13 @@ def run(args: argparse.Namespace) -> int:
     if all(item.plan is None for item in planned):
         print("error: nothing could run (see the skipped lines above)", file=sys.stderr)
         return 2
-    execution = ExecutionConfig(kind="process", workers=args.workers)
+    base = suite.execution or ExecutionConfig(kind="process")
+    execution = dataclasses.replace(
+        base,
+        kind=args.executor or ("ray" if args.ray_address else base.kind),
+        workers=args.workers if args.workers is not None else base.workers,
+        ray_address=args.ray_address or base.ray_address,
+    ).validate()
     results = run_suites(planned, args.runs_dir, args.run_id, fresh=args.fresh, progress=not args.no_progress,
                          execution=execution)
     failures: list[tuple[Path, str]] = []

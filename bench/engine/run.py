@@ -13,7 +13,7 @@ import pandas as pd
 from bench.atomic import write_text_atomic
 from bench.engine.aggregate import aggregation_notes, store_to_curves
 from bench.engine.environment import describe_environment
-from bench.engine.executors import ExecutionConfig
+from bench.engine.execution import ExecutionConfig
 from bench.engine.export import export_run
 from bench.engine.lock import RunLock
 from bench.engine.plan import NothingToRun, Plan, build_plan
@@ -67,7 +67,7 @@ def prepare_run_dir(runs_dir: Path, run_id: str) -> Path:
 
 def run_suite(
     suite: SuiteConfig, runs_dir: Path = Path("runs"), run_id: str | None = None, fresh: bool = False,
-    progress: bool = True, execution: ExecutionConfig = LOCAL, plan: Plan | None = None,
+    progress: bool = True, execution: ExecutionConfig | None = None, plan: Plan | None = None,
 ) -> RunResult:
     """Runs a plain suite into ``runs_dir/<run-id>/``, reusing every item already stored there unless ``fresh``.
 
@@ -76,6 +76,7 @@ def run_suite(
 
     Args:
         fresh: move the existing run store aside (``results.sqlite.<time>.bak``) and start over.
+        execution: where the tasks run; default: the suite's ``[execution]``, else in this process.
         plan: the suite's plan when already built (:func:`plan_suites`); its skipped list is then not logged again.
 
     Raises:
@@ -86,6 +87,7 @@ def run_suite(
         plan = build_plan(suite, run_id)
         for line in plan.skipped:
             log.warning("skipped %s", line)
+    execution = (execution or suite.execution or LOCAL).validate()
     run_dir = prepare_run_dir(runs_dir, plan.run_id)
     with RunLock(run_dir):
         if fresh:
@@ -93,7 +95,7 @@ def run_suite(
             if moved is not None:
                 log.info("moved the previous run store aside to %s", moved)
         write_text_atomic(run_dir / "suite.toml", suite_to_toml(suite))
-        write_environment(run_dir, plan, execution.describe())
+        write_environment(run_dir, plan, execution.to_dict())
         with RunStore(run_dir / STORE_NAME) as store:
             store.set_meta("suite", suite.to_dict())
             store.set_meta("skipped", plan.skipped)
@@ -157,7 +159,8 @@ def plan_suites(suite: SuiteConfig, run_id: str | None = None) -> list[PlannedSu
 
 
 def run_suites(planned: list[PlannedSuite], runs_dir: Path = Path("runs"), run_id: str | None = None,
-               fresh: bool = False, progress: bool = True, execution: ExecutionConfig = LOCAL) -> list[RunResult]:
+               fresh: bool = False, progress: bool = True, execution: ExecutionConfig | None = None
+               ) -> list[RunResult]:
     """Runs every planned experiment that can run, one after another, each into its own run directory."""
     return [run_suite(item.suite, runs_dir, run_id, fresh=fresh, progress=progress, execution=execution,
                       plan=item.plan)

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from bench.engine.execution import ExecutionConfig
 from bench.errors import BenchError
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "suites"
@@ -106,6 +107,8 @@ class SuiteConfig:
 
     Attributes:
         max_megapixels: images above this size fail as items (with the reason) instead of exhausting memory.
+        execution: where the run executes (the ``[execution]`` table); None leaves it to the caller (the CLI: a
+            local process pool). Not part of the suite's digest: it does not change any number.
     """
 
     name: str
@@ -116,6 +119,7 @@ class SuiteConfig:
     device: str = "cpu"
     keep_bitstreams: bool = True
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+    execution: ExecutionConfig | None = None
     experiments: tuple[ExperimentSpec, ...] = ()
 
     def validate(self) -> "SuiteConfig":
@@ -141,6 +145,11 @@ class SuiteConfig:
                 and self.max_megapixels > 0):
             raise SuiteError(f"max_megapixels must be a positive number, got {self.max_megapixels!r}")
         self._validate_experiments()
+        if self.execution is not None:
+            try:
+                self.execution.validate()
+            except BenchError as error:
+                raise SuiteError(f"suite {self.name!r}: {error}") from error
         labels = [spec.label for spec in self.codecs]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:
@@ -206,7 +215,10 @@ class SuiteConfig:
         return data
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        """Hash of what the suite measures (its execution settings left out)."""
+        data = self.to_dict()
+        data.pop("execution", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def run_id(self) -> str:
         """Deterministic run id, so that rerunning the same suite on the same data reuses its store."""
@@ -260,7 +272,8 @@ def load_suite(name_or_path: str) -> SuiteConfig:
 
 # Keys of each table of a suite file and the types their values must have.
 _TOP_LEVEL = {"name": str, "description": str, "datasets": list, "codecs": list, "metrics": list, "device": str,
-              "keep_bitstreams": bool, "max_megapixels": (int, float), "experiments": list}
+              "keep_bitstreams": bool, "max_megapixels": (int, float), "execution": dict, "experiments": list}
+_EXECUTION = {"kind": str, "workers": int, "ray_address": str, "resources": dict}
 _DATASET = {"name": str, "root": str, "limit": int}
 _CODEC = {"codec": str, "label": str, "options": dict, "points": list}
 _EXPERIMENT = {"name": str, "description": str, "datasets": list, "codecs": list, "metrics": list}
@@ -316,6 +329,8 @@ def suite_from_dict(raw: Any, default_name: str, source: str, base: Path | None 
         device=raw.get("device", "cpu"),
         keep_bitstreams=raw.get("keep_bitstreams", True),
         max_megapixels=float(raw.get("max_megapixels", DEFAULT_MAX_MEGAPIXELS)),
+        execution=ExecutionConfig(**_check_table(raw["execution"], _EXECUTION, f"{source}: [execution]"))
+        if "execution" in raw else None,
         experiments=tuple(_experiment_spec(entry, f"{source}: [[experiments]]", base)
                           for entry in raw.get("experiments", [])),
     )
@@ -486,6 +501,9 @@ def suite_to_toml(suite: SuiteConfig) -> str:
         f"metrics = {_toml_value(list(suite.metrics))}",
         "datasets = [" + ", ".join(_dataset_toml(d) for d in suite.datasets) + "]",
     ]
+    if suite.execution is not None:
+        lines += ["", "[execution]"] + [f"{key} = {_toml_value(value)}" for key, value in suite.execution.to_dict().items()
+                                        if value is not None and value != {}]
     for spec in suite.codecs:
         lines += ["", "[[codecs]]", f"codec = {_toml_value(spec.codec)}", f"label = {_toml_value(spec.label)}"]
         if spec.points is not None:

@@ -48,6 +48,9 @@ class Metric(abc.ABC):
     # Bump when a change to this metric's code changes its values: stored values of the old code are then measured
     # again (the run-store key of a value is the hash of config(), versions() and this).
     code_version: ClassVar[int] = 1
+    # Whether the metric runs a network (task networks, LPIPS, DISTS, FID): distributed executors keep such metrics
+    # on long-lived workers that load the network once.
+    holds_network: ClassVar[bool] = False
 
     def config(self) -> dict[str, Any]:
         """What determines this metric's values besides the images: network name, weights sha256, protocol."""

@@ -177,6 +177,8 @@ def kernel_inception_distance(
 class _PatchDistribution(Metric):
     """Inception features of 256x256 patches, pooled over the dataset by :meth:`aggregate`."""
 
+    holds_network = True
+
     def __init__(self, device: str | torch.device | None = None, batch_size: int = 32):
         self.device = torch.device(device) if device is not None else default_device()
         self.batch_size = batch_size

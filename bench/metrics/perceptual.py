@@ -91,6 +91,8 @@ def _check_pair(reference: torch.Tensor, reconstruction: torch.Tensor, key: str)
 class _PairwiseNetworkMetric(Metric):
     """A network comparing reference and reconstruction; batches decoder variants."""
 
+    holds_network = True
+
     def __init__(self, device: str | torch.device | None = None, batch_size: int = 4):
         self.device = torch.device(device) if device is not None else default_device()
         self.batch_size = batch_size

@@ -145,6 +145,7 @@ class TopKAccuracy(Metric):
     """
 
     k: ClassVar[int]
+    holds_network = True
 
     def __init__(self, network: str = "convnext_tiny.fb_in1k", weights: str | Path | None = None,
                  device: str | None = None, batch_size: int | None = None):
@@ -196,6 +197,8 @@ class SegmentationMetric(Metric):
         device: ``cuda`` or ``cpu`` (default: cuda when available).
         batch_size: most reconstructions per forward (default: all variants of an image in one).
     """
+
+    holds_network = True
 
     score: ClassVar[str]
 

@@ -2,13 +2,15 @@
 equal its registry name (a test checks it). A new engine is one module with an :class:`Executor` subclass plus one
 line here."""
 
-from bench.engine.executors.base import EXECUTOR_KINDS, ExecutionConfig, Executor
+from bench.engine.execution import EXECUTOR_KINDS, ExecutionConfig
+from bench.engine.executors.base import Executor
 from bench.engine.plan import Plan
 from bench.registry import Registry
 
 executors: Registry = Registry("executor")
 executors.add("local", "bench.engine.executors.local:LocalExecutor")
 executors.add("process", "bench.engine.executors.process:ProcessExecutor")
+executors.add("ray", "bench.engine.executors.ray:RayExecutor")
 
 
 def open_executor(plan: Plan, config: ExecutionConfig) -> Executor:

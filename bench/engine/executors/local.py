@@ -13,9 +13,10 @@ class LocalExecutor(Executor):
 
     name = "local"
 
+    def __init__(self, plan, config):
+        super().__init__(plan, config)
+        self.workers = 1
+
     def map(self, tasks: Iterable[Task]) -> Iterator[ItemResult]:
         for task in tasks:
             yield from run_task(self.plan, task)
-
-    def describe(self) -> dict:
-        return {**super().describe(), "workers": 1}

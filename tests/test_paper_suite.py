@@ -12,7 +12,14 @@ from PIL import Image
 
 from bench.cli import main
 from bench.engine.run import plan_suites
-from bench.engine.suite import SuiteError, apply_overrides, load_suite, suite_from_dict, suite_to_toml
+from bench.engine.suite import (
+    SuiteError,
+    apply_overrides,
+    load_suite,
+    parse_checkpoint_options,
+    suite_from_dict,
+    suite_to_toml,
+)
 
 SWEEP = (0.0, 0.0001, 0.001, 0.01, 0.1, 1.0)
 QUALITIES = tuple(float(q) for q in range(1, 9))
@@ -56,7 +63,7 @@ def test_overrides_select_experiments_and_apply_to_every_dataset():
     assert [(d.name, d.root, d.limit) for d in kodak.experiments[0].datasets] == [("kodak", "/data", 3)]
     jpeg = apply_overrides(suite, codec_labels=["jpeg"], metrics=["psnr-rgb"])
     assert [(e.name, e.codecs, e.metrics) for e in jpeg.experiments] == [("rd", ("jpeg",), ("psnr-rgb",))]
-    mpa = apply_overrides(suite, codec_labels=["mpa"], checkpoints={"mpa": "/ckpt/step3.pth.tar"})
+    mpa = apply_overrides(suite, codec_labels=["mpa"], checkpoints=parse_checkpoint_options(["mpa=/ckpt/step3.pth.tar"]))
     assert [e.name for e in mpa.experiments] == ["rd", "cls", "seg"]
     assert {c.options["checkpoint"] for c in mpa.codecs} == {"/ckpt/step3.pth.tar"}
     with pytest.raises(SuiteError, match="no experiment runs"):

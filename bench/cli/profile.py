@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         tasks=tuple(args.task), batch=args.batch, warmup=args.warmup, repeats=args.repeats,
         latency=not args.no_latency, attention=args.attention, image=args.image,
     )
-    document = profile_codecs(args.codecs, options, parse_checkpoint_options(args.checkpoint), args.run)
+    checkpoints = {name: given.paths[0] for name, given in parse_checkpoint_options(args.checkpoint).items()}
+    document = profile_codecs(args.codecs, options, checkpoints, args.run)
     print(format_text(document))
     output = default_output(args.run, args.output)
     if output is not None:

@@ -42,7 +42,45 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="move the run store aside (results.sqlite.<time>.bak) and start over")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print what would run (codecs, datasets, items, what is skipped and why, what the run "
+                        "store already holds, a rough time estimate) and measure nothing")
+    parser.add_argument("--yes", action="store_true",
+                        help="start even when most of the suite cannot run here (otherwise asked, or refused when "
+                        "not interactive)")
     parser.set_defaults(handler=run)
+
+
+def execution_config(suite, args: argparse.Namespace):
+    """The suite's ``[execution]`` (default: a local process pool) with the command line's overrides."""
+    import dataclasses
+
+    from bench.engine.execution import ExecutionConfig
+
+    base = suite.execution or ExecutionConfig(kind="process")
+    return dataclasses.replace(
+        base,
+        kind=args.executor or ("ray" if args.ray_address else base.kind),
+        workers=args.workers if args.workers is not None else base.workers,
+        ray_address=args.ray_address or base.ray_address,
+    ).validate()
+
+
+def runnable_share(planned) -> tuple[int, int]:
+    """(codec x dataset combinations that run, combinations the suite asks for), over its experiments."""
+    runnable = total = 0
+    for item in planned:
+        total += len(item.suite.codecs) * len(item.suite.datasets)
+        if item.plan is not None:
+            runnable += len(item.plan.codecs) * len(item.plan.datasets)
+    return runnable, total
+
+
+def confirm(question: str) -> bool:
+    """Asks on an interactive terminal; anything but y/yes (or no terminal) is a no."""
+    if not sys.stdin.isatty():
+        return False
+    return input(question).strip().lower() in ("y", "yes")
 
 
 def plural(count: int, noun: str) -> str:
@@ -52,7 +90,6 @@ def plural(count: int, noun: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from bench.engine.execution import ExecutionConfig
     from bench.engine.export import summary_table
     from bench.engine.run import plan_suites, run_suites
     from bench.engine.suite import apply_overrides, load_suite, parse_checkpoint_options
@@ -78,16 +115,23 @@ def run(args: argparse.Namespace) -> int:
     skipped = [line for item in planned for line in item.skipped]
     for line in skipped:  # up front, before any work: what cannot run here and what to pass for it
         print(f"skipped {line}", file=sys.stderr)
+    if args.dry_run:
+        from bench.engine.dryrun import dry_run, format_dry_run
+
+        workers = execution_config(suite, args).resolved_workers(suite.device)
+        print(format_dry_run(dry_run(planned, args.runs_dir, workers)))
+        return 0
     if all(item.plan is None for item in planned):
         print("error: nothing could run (see the skipped lines above)", file=sys.stderr)
         return 2
-    base = suite.execution or ExecutionConfig(kind="process")
-    execution = dataclasses.replace(
-        base,
-        kind=args.executor or ("ray" if args.ray_address else base.kind),
-        workers=args.workers if args.workers is not None else base.workers,
-        ray_address=args.ray_address or base.ray_address,
-    ).validate()
+    runnable, total = runnable_share(planned)
+    if runnable < total / 2 and not args.yes and not confirm(
+            f"most of suite {suite.name!r} cannot run here ({total - runnable} of {total} codec x dataset "
+            f"combinations skipped, see above); run the rest? [y/N] "):
+        print(f"error: most of suite {suite.name!r} cannot run here (see the skipped lines above); pass what they "
+              f"ask for, or --yes to run the rest anyway", file=sys.stderr)
+        return 2
+    execution = execution_config(suite, args)
     results = run_suites(planned, args.runs_dir, args.run_id, fresh=args.fresh, progress=not args.no_progress,
                          execution=execution)
     failures: list[tuple[Path, str]] = []

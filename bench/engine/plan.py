@@ -117,6 +117,9 @@ def _build_codec(spec: CodecSpec, device: str) -> CodecJob:
         check_options(factory, spec.options, f"codec {spec.label}", require=True)
         codec = build_with_device(factory, spec.options, device)
     except OptionError as error:
+        if "checkpoint" in str(error) and "required" in str(error):
+            raise BenchError(f"no weights given: pass --checkpoint {spec.label}=PATH (or "
+                             f"options = {{ checkpoint = \"PATH\" }} in the suite)") from error
         raise BenchError(str(error)) from error
     except TypeError as error:
         parameters = ", ".join(p for p in inspect.signature(factory).parameters if p != "self") or "none"
@@ -155,4 +158,6 @@ def build_plan(suite: SuiteConfig, run_id: str | None = None) -> Plan:
     if not codec_jobs or not dataset_jobs:
         raise NothingToRun(skipped)
     hashes = {name: metric_config_hash(name, metric) for name, metric in built_metrics.items()}
-    return Plan(suite, run_id or suite.run_id(), codec_jobs, dataset_jobs, built_metrics, hashes, skipped)
+    # The run directory is named after the datasets that run (not those skipped for missing data).
+    run_id = run_id or f"{suite.name}-{'+'.join(job.spec.name for job in dataset_jobs)}"
+    return Plan(suite, run_id, codec_jobs, dataset_jobs, built_metrics, hashes, skipped)

@@ -388,18 +388,16 @@ def apply_overrides(
 ) -> SuiteConfig:
     """Returns the suite with command-line overrides applied (each ignored when empty / None).
 
-    In a suite with experiments, ``datasets`` and ``codec_labels`` select: each experiment keeps only the named
+    ``codec_labels`` selects codecs of the suite by label or registry name; a registered codec the suite does not
+    have is added with its default options (``--codec bmshj2018-factorized --checkpoint ...`` needs no suite file).
+    ``checkpoints`` maps a label or registry name to what :func:`parse_checkpoint_options` parsed. In a suite with
+    experiments, ``datasets`` and ``codec_labels`` select: each experiment keeps only the named
     datasets and codecs it has, and experiments left with none are dropped; ``metrics`` replaces every
     experiment's metrics; ``data_root`` and ``limit`` apply to every dataset.
     """
     codec_specs = suite.codecs
     if codec_labels:
-        wanted = set(codec_labels)
-        codec_specs = tuple(spec for spec in codec_specs if spec.label in wanted or spec.codec in wanted)
-        missing = wanted - {spec.label for spec in codec_specs} - {spec.codec for spec in codec_specs}
-        if missing:
-            known = ", ".join(spec.label for spec in suite.codecs)
-            raise SuiteError(f"suite {suite.name!r} has no codec {', '.join(sorted(missing))}; its codecs: {known}")
+        codec_specs = _select_codecs(suite, codec_labels)
     if checkpoints:
         names = {spec.label for spec in codec_specs} | {spec.codec for spec in codec_specs}
         unknown = sorted(set(checkpoints) - names)
@@ -458,21 +456,61 @@ def _select_experiments(
     return tuple(selected)
 
 
-def _with_checkpoint(spec: CodecSpec, checkpoints: dict[str, str]) -> CodecSpec:
-    path = checkpoints.get(spec.label, checkpoints.get(spec.codec))
-    if path is None:
+def _select_codecs(suite: SuiteConfig, names: Sequence[str]) -> tuple[CodecSpec, ...]:
+    from bench.codecs import codecs
+
+    selected = [spec for spec in suite.codecs if spec.label in names or spec.codec in names]
+    for name in names:
+        if any(name in (spec.label, spec.codec) for spec in selected):
+            continue
+        if name not in codecs:
+            known = ", ".join(spec.label for spec in suite.codecs)
+            codecs.get(name)  # raises with "did you mean" among the registered codecs
+            raise SuiteError(f"suite {suite.name!r} has no codec {name}; its codecs: {known}")
+        selected.append(CodecSpec(name, name))
+    return tuple(selected)
+
+
+@dataclass(frozen=True)
+class CheckpointOption:
+    """What ``--checkpoint NAME=PATH[:Q][,PATH[:Q]...]`` gives a codec: one file or folder, or several files (one per
+    rate point), with the quality of each file when a ``:Q`` suffix names it."""
+
+    paths: tuple[str, ...]
+    qualities: tuple[int, ...] = ()
+
+    def options(self) -> dict[str, Any]:
+        checkpoint: Any = self.paths[0] if len(self.paths) == 1 else list(self.paths)
+        return {"checkpoint": checkpoint, **({"qualities": list(self.qualities)} if self.qualities else {})}
+
+
+def _with_checkpoint(spec: CodecSpec, checkpoints: Mapping[str, CheckpointOption]) -> CodecSpec:
+    given = checkpoints.get(spec.label, checkpoints.get(spec.codec))
+    if given is None:
         return spec
-    return dataclasses.replace(spec, options={**spec.options, "checkpoint": str(Path(path).expanduser())})
+    return dataclasses.replace(spec, options={**spec.options, **given.options()})
 
 
-def parse_checkpoint_options(values: Sequence[str]) -> dict[str, str]:
-    """Parses ``--checkpoint NAME=PATH`` options (NAME is a codec label or registry name)."""
+def parse_checkpoint_options(values: Sequence[str]) -> dict[str, CheckpointOption]:
+    """Parses ``--checkpoint NAME=PATH`` options: NAME is a codec label or registry name; PATH a file or folder, or
+    several files separated by commas, each optionally with ``:Q``, its quality
+    (``bmshj2018-factorized=a.pth.tar:1,b.pth.tar:2``)."""
     parsed = {}
     for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
             raise SuiteError(f"--checkpoint expects NAME=PATH (e.g. mpa=ckpt/checkpoint_step3.pth.tar), got {value!r}")
-        parsed[name] = path
+        paths, qualities = [], []
+        for part in rest.split(","):
+            path, colon, quality = part.rpartition(":")
+            if colon and quality.isdigit() and path:
+                paths.append(str(Path(path).expanduser()))
+                qualities.append(int(quality))
+            else:
+                paths.append(str(Path(part).expanduser()))
+        if qualities and len(qualities) != len(paths):
+            raise SuiteError(f"--checkpoint {value!r}: give every file a :Q suffix, or none")
+        parsed[name] = CheckpointOption(tuple(paths), tuple(qualities))
     return parsed
 
 

@@ -159,5 +159,5 @@ def build_plan(suite: SuiteConfig, run_id: str | None = None) -> Plan:
         raise NothingToRun(skipped)
     hashes = {name: metric_config_hash(name, metric) for name, metric in built_metrics.items()}
     # The run directory is named after the datasets that run (not those skipped for missing data).
-    run_id = run_id or f"{suite.name}-{'+'.join(job.spec.name for job in dataset_jobs)}"
+    run_id = run_id or suite.run_id([job.spec.name for job in dataset_jobs])
     return Plan(suite, run_id, codec_jobs, dataset_jobs, built_metrics, hashes, skipped)

@@ -220,9 +220,10 @@ class SuiteConfig:
         data.pop("execution", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
-    def run_id(self) -> str:
-        """Deterministic run id, so that rerunning the same suite on the same data reuses its store."""
-        return f"{self.name}-{'+'.join(spec.name for spec in self.datasets)}"
+    def run_id(self, datasets: Sequence[str] | None = None) -> str:
+        """Deterministic run id, so that rerunning the same suite on the same data reuses its store: the suite name
+        and the datasets (``datasets``: those that run, when some are skipped)."""
+        return f"{self.name}-{'+'.join(datasets if datasets is not None else [s.name for s in self.datasets])}"
 
 
 def _check_device(device: Any) -> None:

@@ -98,7 +98,7 @@ def test_paper_run_lists_what_cannot_run_up_front_and_runs_the_rest(tmp_path, ko
     output = io.StringIO()
     arguments = ["run", "--suite", "paper", "--data-root", str(data), "--codec", "jpeg", "--codec", "mpa",
                  "--metric", "psnr-rgb", "--limit", "1", "--runs-dir", str(tmp_path / "runs"), "--no-progress",
-                 "--workers", "1"]
+                 "--workers", "1", "--yes"]
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
         status = main(arguments)
     text = output.getvalue()

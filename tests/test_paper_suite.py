@@ -112,7 +112,7 @@ def test_paper_run_lists_what_cannot_run_up_front_and_runs_the_rest(tmp_path, ko
     assert "skipped paper-rd: dataset clic" in up_front and "--data-root" in up_front
     assert "skipped paper-cls: nothing can run" in up_front and "skipped paper-seg: nothing can run" in up_front
     assert "skipped paper-cls: dataset imagenet" in up_front
-    rows = pd.read_csv(tmp_path / "runs" / "paper-rd-kodak+clic" / "results.csv")
+    rows = pd.read_csv(tmp_path / "runs" / "paper-rd-kodak" / "results.csv")
     assert set(rows["codec"]) == {"jpeg"} and set(rows["dataset"]) == {"kodak"} and set(rows["image_id"]) == {"kodim01"}
     assert not (tmp_path / "runs" / "paper-cls-imagenet").exists()
 

@@ -1,11 +1,24 @@
-"""Wall-clock timing of work that may run on a GPU: ``time.perf_counter`` around CUDA-synchronised calls."""
+"""Wall-clock timing of work that may run on a GPU: ``time.perf_counter`` around CUDA-synchronised calls; and the
+timed region of a codec: its own encode and decode of bytes.
+
+A codec with an array entry point (:class:`ArrayCodec`: the classical codecs, whose libraries read and write 8-bit
+images) is timed on that entry point only: the float-tensor <-> uint8 conversion happens outside the clock and is
+recorded apart (``convert``), as ``compressai.utils.bench`` times Pillow's save and load only. Learned codecs are
+timed through ``encode`` and ``decode_variants``, whose work is the codec's own.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Protocol, TypeVar, runtime_checkable
 
+import numpy as np
 import torch
+
+from bench.codecs.base import Codec, Decoded
+from bench.schema import Bitstream
+from bench.tensors import tensor_to_uint8, uint8_to_tensor
 
 T = TypeVar("T")
 
@@ -37,3 +50,51 @@ class Stopwatch:
         result, seconds = timed(self.device, function, *args, **kwargs)
         self.times[name] = self.times.get(name, 0.0) + seconds
         return result
+
+
+@runtime_checkable
+class ArrayCodec(Protocol):
+    """A codec whose own encode and decode work on (H, W, 3) uint8 images (see the module docstring)."""
+
+    def encode_array(self, rgb: np.ndarray, point: float) -> Bitstream: ...
+
+    def decode_to_array(self, bitstream: Bitstream) -> np.ndarray: ...
+
+
+def timed_encode(codec: Codec, x: torch.Tensor, point: float,
+                 device: str | torch.device = "cpu") -> tuple[Bitstream, float, float]:
+    """Encodes ``x`` (float, (1, 3, H, W)); returns the bitstream, the seconds of the codec's own encode, and the
+    seconds of the input conversion outside it (0 for codecs without an array entry point)."""
+    if isinstance(codec, ArrayCodec):
+        rgb, convert = timed("cpu", tensor_to_uint8, x)
+        bitstream, seconds = timed(device, codec.encode_array, rgb, point)
+        return bitstream, seconds, convert
+    bitstream, seconds = timed(device, codec.encode, x, point)
+    return bitstream, seconds, 0.0
+
+
+def timed_decode(codec: Codec, bitstream: Bitstream, variants: Iterable[str],
+                 device: str | torch.device = "cpu") -> Iterator[Decoded]:
+    """Decodes ``bitstream`` with each variant; ``Decoded.seconds`` is the codec's own decode of the bytes (for an
+    :class:`ArrayCodec` without the output conversion, which is ``timings["convert"]``)."""
+    if not isinstance(codec, ArrayCodec):
+        yield from codec.decode_variants(bitstream, variants)
+        return
+    for variant in variants:
+        rgb, seconds = timed(device, codec.decode_to_array, bitstream)
+        x_hat, convert = timed("cpu", uint8_to_tensor, rgb)
+        yield Decoded(variant, x_hat, seconds, {"convert": convert})
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Runs the block with ``count`` torch CPU threads (None: unchanged), restoring the previous count after."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -55,17 +55,23 @@ class PillowCodec(Codec):
         return self.default_points
 
     def encode(self, x: torch.Tensor, point: float) -> Bitstream:
-        x = as_batch(x)
-        height, width = x.shape[-2:]
+        return self.encode_array(tensor_to_uint8(as_batch(x)), point)
+
+    def decode(self, bitstream: Bitstream, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
+        return uint8_to_tensor(self.decode_to_array(bitstream))
+
+    def encode_array(self, rgb: np.ndarray, point: float) -> Bitstream:
+        """The codec's own encode: an (H, W, 3) uint8 image to the bytes of a file (what latency times)."""
+        height, width = rgb.shape[:2]
         buffer = io.BytesIO()
-        Image.fromarray(tensor_to_uint8(x), mode="RGB").save(buffer, self.pillow_format, **self.save_options(point))
+        Image.fromarray(rgb, mode="RGB").save(buffer, self.pillow_format, **self.save_options(point))
         data = buffer.getvalue()
         return Bitstream(data, height, width, payload_bytes=len(data), header={"format": self.pillow_format})
 
-    def decode(self, bitstream: Bitstream, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
+    def decode_to_array(self, bitstream: Bitstream) -> np.ndarray:
+        """The codec's own decode: the file's bytes to an (H, W, 3) uint8 image (what latency times)."""
         with Image.open(io.BytesIO(bitstream.data), formats=[self.pillow_format]) as image:
-            rgb = np.asarray(image.convert("RGB"))
-        return uint8_to_tensor(rgb)
+            return np.asarray(image.convert("RGB"))
 
     def save_options(self, point: float) -> dict[str, Any]:
         """Keyword arguments of ``Image.save`` for one rate point."""

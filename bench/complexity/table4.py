@@ -8,7 +8,8 @@ g_a(8) + g_a(q) - g_s(0, mse) + g_s(a, t)``, every term counted by FlopCounterMo
 checks the combination against full forwards).
 
 The rows and the sentences are computed from the measured counts; only the paper's numbers are typed in (they are
-the poster's, in :data:`bench.report.complexity.POSTER_TABLE4`).
+the poster's, in :data:`bench.complexity.schema.POSTER_TABLE4`). The rows are the poster's: TinyLIC, the three "+" rows
+(changes) and MPA; the sentences say how the poster's TinyLIC and MPA parameter counts map onto the architecture.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch.nn as nn
 
 from bench.complexity.macs import CONVENTIONS, DEFAULT_CONVENTION, LINEAR_CONV, WITH_NORM_ACT, MacCount, count_macs
 from bench.complexity.params import ParameterCount, count_parameters
+from bench.complexity.schema import LEARNED, POSTER_TABLE4, parse_published
 
 TABLE4_SIZE = (256, 256)
 SWEEP_QUALITIES = tuple(float(q) for q in range(1, 9))
@@ -122,8 +124,6 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
         latency: optional measured ``latency_ms`` entries (complexity.json layout) for ``"TinyLIC"`` and
             ``"MPA"`` (a dict, or for MPA a list of dicts: the row then shows the range).
     """
-    from bench.report.complexity import POSTER_TABLE4, parse_published
-
     latency = latency or {}
     height, width = TABLE4_SIZE
     sweep = list(sweep) if sweep is not None else mpa_sweep(mpa, height, width)
@@ -139,13 +139,11 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
     predictor_sets = {"encoder": all_main.macs.categories.get("analysis: predictors", 0),
                       "decoder": all_main.macs.categories.get("synthesis: predictors", 0)}
     predictor_kmacs = predictor_sets["encoder"] / (height * width) / 1e3
-    main_path_kmacs = (all_main.macs.macs() - sum(predictor_sets.values())) / (height * width) / 1e3
 
     side_sets = [mpa_params.encoder_side_paths, *mpa_params.decoder_side_paths.values()]
     one_path = [mpa_params.main + mpa_params.encoder_side_paths + mpa_params.encoder_predictors]
     one_path += [mpa_params.main + mpa_params.task_addon(task) for task in mpa_params.decoder_side_paths]
     paper_range_q = [p.macs.kmacs_per_pixel() for p in sweep if p.alpha == 0.0 and p.task == "mse"]
-    full_range = [p.macs.kmacs_per_pixel() for p in sweep]
 
     def by_convention(counts: Sequence[MacCount]) -> dict[str, Any]:
         values = {name: _span([c.kmacs_per_pixel(name) for c in counts]) for name in CONVENTIONS}
@@ -156,11 +154,6 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
         {"name": "TinyLIC", "codec": "tinylic", "params": tiny_params.total, "kmacs_per_pixel": tiny.kmacs_per_pixel(),
          "latency_ms": latency.get("TinyLIC"), "kmacs_by_convention": tiny.by_convention(),
          "note": "official fixed-rate TinyLIC architecture (no gains, no layer scales)"},
-        {"name": "TinyLIC (MPA main path)", "codec": "mpa", "params": mpa_params.main,
-         "kmacs_per_pixel": main_path_kmacs, "latency_ms": None,
-         "paper": {"params": POSTER_TABLE4["TinyLIC"]["params"],
-                   "kmacs_per_pixel": POSTER_TABLE4["TinyLIC"]["kmacs_per_pixel"]},
-         "note": "MPA without side paths and predictors: TinyLIC plus the variable-rate gains and layer scales"},
         {"name": "+ MLPs", "codec": "mpa", "relative": True, "params": min(side_sets),
          "kmacs_per_pixel": min(mlp_deltas.values()), "latency_ms": None,
          "range": {"params": _span(side_sets), "kmacs_per_pixel": _span(list(mlp_deltas.values()))},
@@ -182,12 +175,9 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
          "kmacs_by_convention": by_convention(q_counts),
          "note": "#Param.: main path + one side-path set with its predictors; KMACs: q = 1..8 at alpha 0 "
                  "(decoder main path, the official forward's default q_task = 1)"},
-        {"name": "MPA (all paths)", "codec": "mpa", "params": mpa_params.total, "kmacs_per_pixel": min(full_range),
-         "latency_ms": None, "range": {"kmacs_per_pixel": _span(full_range)}, "paper": {},
-         "kmacs_by_convention": by_convention([p.macs for p in sweep]),
-         "note": "every side path and predictor of the released model; KMACs over q = 1..8, alpha = 0..1, "
-                 "every task"},
     ]
+    for row in rows:
+        row.update(kind=LEARNED, table4=True)
     conventions = _compare_conventions(tiny, q_counts, parse_published)
     best = min(conventions, key=lambda name: conventions[name]["mean_abs_relative_difference"])
     sentence = _convention_sentence(conventions, best)
@@ -213,8 +203,6 @@ def _relative(measured: float, paper: float) -> float:
 
 
 def _compare_conventions(tiny: MacCount, q_counts: Sequence[MacCount], parse_published) -> dict[str, dict]:
-    from bench.report.complexity import POSTER_TABLE4
-
     paper_tiny = parse_published(POSTER_TABLE4["TinyLIC"]["kmacs_per_pixel"])[0]
     paper_low, paper_high = parse_published(POSTER_TABLE4["MPA"]["kmacs_per_pixel"])
     out = {}
@@ -233,8 +221,6 @@ def _percent(value: float) -> str:
 
 
 def _convention_sentence(conventions: dict[str, dict], best: str) -> str:
-    from bench.report.complexity import POSTER_TABLE4
-
     described = {LINEAR_CONV: "convolutions and matrix products only (no attention, norms or activations)",
                  DEFAULT_CONVENTION: "convolutions, matrix products and neighborhood attention (QK and AV), without "
                                      "norms and activations",
@@ -257,8 +243,6 @@ def _convention_sentence(conventions: dict[str, dict], best: str) -> str:
 
 
 def _params_sentence(mpa: ParameterCount, tiny: ParameterCount, one_path: Sequence[int], parse_published) -> str:
-    from bench.report.complexity import POSTER_TABLE4
-
     paper_tiny = parse_published(POSTER_TABLE4["TinyLIC"]["params"])[0]
     paper_low, paper_high = parse_published(POSTER_TABLE4["MPA"]["params"])
     low, high = min(one_path), max(one_path)

@@ -95,10 +95,10 @@ def _run_id(store: RunStore, run_dir: Path) -> str:
 
 
 def open_store(path: Path) -> RunStore:
-    """Opens a run store for reading: the one place a reader opens it.
+    """Opens a run store for reading: the one place a reader (report, check, visual strip) opens it.
 
-    TODO(lead): switch to ``RunStore(path, readonly=True)`` once main's read-only open is merged
-    (tests/test_report.py::test_report_and_check_of_a_read_only_run is marked xfail until then).
+    TODO(lead): switch to ``RunStore(path, readonly=True)`` once main's read-only open is merged: a WAL store in a
+    directory the user cannot write needs it (tests/test_report.py checks that nothing in the run changes).
     """
     return RunStore(path)
 

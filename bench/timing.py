@@ -1,10 +1,11 @@
 """Wall-clock timing of work that may run on a GPU: ``time.perf_counter`` around CUDA-synchronised calls; and the
 timed region of a codec: its own encode and decode of bytes.
 
-A codec with an array entry point (:class:`ArrayCodec`: the classical codecs, whose libraries read and write 8-bit
-images) is timed on that entry point only: the float-tensor <-> uint8 conversion happens outside the clock and is
-recorded apart (``convert``), as ``compressai.utils.bench`` times Pillow's save and load only. Learned codecs are
-timed through ``encode`` and ``decode_variants``, whose work is the codec's own.
+A codec whose library works on its own image type (:class:`NativeCodec`: the classical codecs, on Pillow images) is
+timed on the library's own encode and decode only: the conversions float tensor -> 8-bit array -> library image and
+back happen outside the clock and are recorded apart (``convert``), as ``compressai.utils.bench`` times Pillow's
+``save`` and ``open`` + ``load`` of an image already in memory. Learned codecs are timed through ``encode`` and
+``decode_variants``, whose work is the codec's own.
 """
 
 from __future__ import annotations
@@ -53,21 +54,26 @@ class Stopwatch:
 
 
 @runtime_checkable
-class ArrayCodec(Protocol):
-    """A codec whose own encode and decode work on (H, W, 3) uint8 images (see the module docstring)."""
+class NativeCodec(Protocol):
+    """A codec whose library codes its own image type: ``to_native`` / ``from_native`` convert (H, W, 3) uint8
+    arrays, ``encode_native`` / ``decode_native`` are the library's own coding of bytes (what latency times)."""
 
-    def encode_array(self, rgb: np.ndarray, point: float) -> Bitstream: ...
+    def to_native(self, rgb: np.ndarray) -> Any: ...
 
-    def decode_to_array(self, bitstream: Bitstream) -> np.ndarray: ...
+    def from_native(self, image: Any) -> np.ndarray: ...
+
+    def encode_native(self, image: Any, point: float) -> Bitstream: ...
+
+    def decode_native(self, bitstream: Bitstream) -> Any: ...
 
 
 def timed_encode(codec: Codec, x: torch.Tensor, point: float,
                  device: str | torch.device = "cpu") -> tuple[Bitstream, float, float]:
     """Encodes ``x`` (float, (1, 3, H, W)); returns the bitstream, the seconds of the codec's own encode, and the
-    seconds of the input conversion outside it (0 for codecs without an array entry point)."""
-    if isinstance(codec, ArrayCodec):
-        rgb, convert = timed("cpu", tensor_to_uint8, x)
-        bitstream, seconds = timed(device, codec.encode_array, rgb, point)
+    seconds of the input conversion outside it (0 for codecs that are not :class:`NativeCodec`)."""
+    if isinstance(codec, NativeCodec):
+        native, convert = timed("cpu", lambda: codec.to_native(tensor_to_uint8(x)))
+        bitstream, seconds = timed(device, codec.encode_native, native, point)
         return bitstream, seconds, convert
     bitstream, seconds = timed(device, codec.encode, x, point)
     return bitstream, seconds, 0.0
@@ -75,14 +81,14 @@ def timed_encode(codec: Codec, x: torch.Tensor, point: float,
 
 def timed_decode(codec: Codec, bitstream: Bitstream, variants: Iterable[str],
                  device: str | torch.device = "cpu") -> Iterator[Decoded]:
-    """Decodes ``bitstream`` with each variant; ``Decoded.seconds`` is the codec's own decode of the bytes (for an
-    :class:`ArrayCodec` without the output conversion, which is ``timings["convert"]``)."""
-    if not isinstance(codec, ArrayCodec):
+    """Decodes ``bitstream`` with each variant; ``Decoded.seconds`` is the codec's own decode of the bytes (for a
+    :class:`NativeCodec` without the output conversion, which is ``timings["convert"]``)."""
+    if not isinstance(codec, NativeCodec):
         yield from codec.decode_variants(bitstream, variants)
         return
     for variant in variants:
-        rgb, seconds = timed(device, codec.decode_to_array, bitstream)
-        x_hat, convert = timed("cpu", uint8_to_tensor, rgb)
+        native, seconds = timed(device, codec.decode_native, bitstream)
+        x_hat, convert = timed("cpu", lambda image=native: uint8_to_tensor(codec.from_native(image)))
         yield Decoded(variant, x_hat, seconds, {"convert": convert})
 
 

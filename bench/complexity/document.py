@@ -113,6 +113,7 @@ def to_json(document: ComplexityDocument) -> dict[str, Any]:
     if document.table4 is not None:
         table = document.table4
         models += table.rows
+        out["table4_related"] = table.related
         out["convention"] = {"name": DEFAULT_CONVENTION, "reproduces_paper": table.best_convention,
                              "sentence": table.sentence, "params_sentence": table.params_sentence,
                              "comparison": table.conventions}

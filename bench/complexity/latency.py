@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from bench.codecs.learned import pad_center
-from bench.timing import ArrayCodec, Stopwatch, synchronize, timed, timed_decode, timed_encode
+from bench.timing import NativeCodec, Stopwatch, synchronize, timed, timed_decode, timed_encode
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def time_codec(codec, image: torch.Tensor, point: float, variants: Sequence[str]
     for run in range(warmup + repeats):
         bitstream, seconds, convert = timed_encode(codec, image, point, device)
         for variant in variants:
-            if isinstance(codec, ArrayCodec):
+            if isinstance(codec, NativeCodec):
                 decoded = next(iter(timed_decode(codec, bitstream, [variant], device)))
                 decode_seconds = decoded.seconds
             else:  # the whole standalone decode of one variant, CUDA synchronised

@@ -353,6 +353,22 @@ def test_cli_profile_of_a_run_times_its_classical_codecs(tmp_path, capsys):
     assert set(row["latency_ms"]["conversion"]) == {"encode", "decode"}
 
 
+def test_profile_of_a_run_profiles_every_label_with_its_options(tmp_path):
+    from bench.complexity.runner import select_entries
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "suite.toml").write_text(
+        'name = "t"\ndatasets = ["sample"]\n\n[[codecs]]\ncodec = "jpeg"\n\n[[codecs]]\ncodec = "jpeg"\n'
+        'label = "jpeg-444"\noptions = { subsampling = "4:4:4" }\n\n[[codecs]]\ncodec = "mpa"\n'
+        'options = { checkpoint = "a.pth", tasks = ["mse"] }\n\n[[codecs]]\ncodec = "mpa"\nlabel = "mpa-cls"\n'
+        'options = { checkpoint = "a.pth", tasks = ["cls"] }\n')
+    entries = select_entries([], run_dir)
+    # jpeg-444 is a codec of its own (its options differ); MPA's task labels share one model and are profiled once
+    assert [(codec, label) for codec, label, _ in entries] == [("jpeg", "jpeg"), ("jpeg", "jpeg-444"), ("mpa", "mpa")]
+    assert entries[1][2] == {"subsampling": "4:4:4"}
+
+
 def test_cli_profile_errors_are_one_line(capsys):
     assert main(["profile", "not-a-codec", "--no-latency"]) == 2
     assert "unknown codec" in capsys.readouterr().err

@@ -140,3 +140,18 @@ def test_random_weight_mpa_run_against_itself_in_official_form_gives_bd_rate_zer
     assert (curve["bpp"] > curve["payload-bpp"]).all() and not np.allclose(curve["psnr-rgb"], curve["psnr-float"])
     print(f"BD-rate of the run against its official-form export: own form {before['bd_rate_percent']:+.4f} %, "
           f"matching form {after['bd_rate_percent']:+.6f} %")
+
+
+def test_a_run_export_read_back_keeps_both_forms(tmp_path):
+    """What the engine's export should write (meta.definitions = run_definitions): read back as a published curve, its
+    CompressAI keys stay the file/8-bit form and the extra columns stay the other form."""
+    from bench.metrics.forms import run_definitions
+    from bench.published import read_curve, write_compressai_json
+
+    results = {"bpp": [0.2, 0.4], "payload-bpp": [0.19, 0.39], "psnr-rgb": [30.0, 33.0], "psnr-float": [30.1, 33.1]}
+    meta = {"definitions": run_definitions(ImageSet("kodak", 24), "mpa-bench run default-kodak").as_dict()}
+    curve = read_curve(write_compressai_json(tmp_path / "mine.json", "mine", "", results, meta))
+    assert curve.definitions.rate == "file" and curve.definitions.images.count == 24
+    assert list(curve.points.columns) == ["bpp", "payload-bpp", "psnr-rgb", "psnr-float"]
+    run = Series("mine", "kodak", curve.points, "other", "x/kodak/mine", definitions=curve.definitions)
+    assert run.xy("psnr-rgb")[1].tolist() == [30.0, 33.0]

@@ -189,3 +189,11 @@ class Definitions:
                    ImageSet(str(images.get("name") or dataset), images.get("count"),
                             str(images.get("preprocessing", "none"))),
                    str(data.get("source", "")), str(data.get("basis", "")), data.get("optimised_for"))
+
+
+def run_definitions(images: ImageSet, source: str) -> Definitions:
+    """The definitions of a run's CompressAI-style export: ``bpp`` and the CompressAI metric keys are the suite's own
+    form (file bytes, 8-bit reconstruction); the ``payload-bpp`` and ``*-float`` columns name the other form."""
+    return Definitions(RATE_FILE, EIGHT_BIT, EIGHT_BIT, EIGHT_BIT, images, source,
+                       "mpa-bench: bytes of the whole file; metrics of the reconstruction rounded to 8 bits; "
+                       "payload-bpp and the -float keys hold the payload rate and the float-reconstruction metrics")

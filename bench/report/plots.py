@@ -60,24 +60,24 @@ def _new_figure(panels: int, columns: int | None = None) -> tuple[Figure, list]:
     return figure, axes[:panels]
 
 
-def _legend(figure: Figure, handles: list, labels: list[str], below: bool = False) -> None:
-    """A legend outside the axes (on the right, or ``below`` in one row); the figure grows to hold it, so that
-    nothing is clipped."""
-    if not handles:
-        return
-    if below:
-        legend = figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
-    else:
-        columns = math.ceil(len(labels) / LEGEND_MAX_ROWS)
-        legend = figure.legend(handles, labels, loc="outside right upper", ncols=columns, frameon=False)
+def _title_and_legend(figure: Figure, title: str, handles: list, labels: list[str], below: bool = False) -> None:
+    """The title centred over the panels, and a legend outside the axes (on the right, or ``below`` in one row); the
+    figure grows to hold the legend, so that nothing is clipped."""
     width, height = figure.get_size_inches()
-    figure.draw_without_rendering()
-    box = legend.get_window_extent()
-    legend_width, legend_height = box.width / figure.dpi, box.height / figure.dpi
-    if below:
-        figure.set_size_inches(max(width, legend_width + 0.2), height + legend_height + 0.1)
-    else:
-        figure.set_size_inches(width + legend_width + 0.1, max(height, legend_height + 0.3))
+    if handles:
+        if below:
+            legend = figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+        else:
+            columns = math.ceil(len(labels) / LEGEND_MAX_ROWS)
+            legend = figure.legend(handles, labels, loc="outside right upper", ncols=columns, frameon=False)
+        figure.draw_without_rendering()
+        box = legend.get_window_extent()
+        legend_width, legend_height = box.width / figure.dpi, box.height / figure.dpi
+        if below:
+            figure.set_size_inches(max(width, legend_width + 0.2), height + legend_height + 0.1)
+        else:
+            figure.set_size_inches(width + legend_width + 0.1, max(height, legend_height + 0.3))
+    figure.suptitle(title, x=0.5 if below else 0.5 * width / figure.get_size_inches()[0])
 
 
 def _visible_range(lines: Sequence[tuple[np.ndarray, np.ndarray]], xmax: float) -> tuple[float, float] | None:
@@ -142,8 +142,7 @@ def rate_quality_figure(run: Sequence[Series], published: Sequence[Series], keys
         axis.set_xlabel("Rate [bpp]")
         axis.set_ylabel(axis_label(spec) if spec else key)
         sentences.append(panel_sentence(spec.label if spec else key, key, panel))
-    figure.suptitle(title)
-    _legend(figure, list(handles.values()), list(labels.values()))
+    _title_and_legend(figure, title, list(handles.values()), list(labels.values()))
     columns = ["panel", "series", "source", "form", "bpp", "value"]
     return figure, pd.DataFrame(records, columns=columns), sentences
 
@@ -180,8 +179,7 @@ def alpha_figure(table: pd.DataFrame, keys: Sequence[str], title: str) -> tuple[
         axis.set_xlim(left=0)
         axis.set_xlabel("α (share of tokens on the task path)")
         axis.set_ylabel(axis_label(spec) if spec else key)
-    figure.suptitle(title)
-    _legend(figure, handles, [h.get_label() for h in handles])
+    _title_and_legend(figure, title, handles, [h.get_label() for h in handles])
     return figure, pd.DataFrame(records, columns=["panel", "series", "point", "alpha", "value"])
 
 
@@ -190,6 +188,7 @@ STRIP_GAP = 8  # pixels between panels
 STRIP_TITLE = 30  # pixels above the panels for the strip's title
 STRIP_PANEL_TITLE = 18  # pixels above each panel
 STRIP_CAPTION = 42  # pixels below each panel (two caption lines)
+STRIP_TITLE_CHAR = 7.0  # pixels per character of the 10 pt title at STRIP_DPI (DejaVu Sans averages below this)
 
 
 def strip_figure(titles: Sequence[str], captions: Sequence[str], images: Sequence[np.ndarray],
@@ -198,12 +197,14 @@ def strip_figure(titles: Sequence[str], captions: Sequence[str], images: Sequenc
     above and a caption (rate, PSNR) below each, as the paper's visualisation."""
     count = len(images)
     height, width = images[0].shape[:2]
-    total_width = count * width + (count + 1) * STRIP_GAP
+    title_width = STRIP_TITLE_CHAR * max(len(line) for line in title.splitlines()) + 2 * STRIP_GAP
+    total_width = max(count * width + (count + 1) * STRIP_GAP, math.ceil(title_width))
+    margin = (total_width - count * width - (count - 1) * STRIP_GAP) / 2  # panels centred under a wider title
     total_height = STRIP_TITLE + STRIP_PANEL_TITLE + height + STRIP_CAPTION
     figure = Figure(figsize=(total_width / STRIP_DPI, total_height / STRIP_DPI), dpi=STRIP_DPI)
     bottom = STRIP_CAPTION / total_height
     for index, (panel_title, caption, image) in enumerate(zip(titles, captions, images)):
-        left = (STRIP_GAP + index * (width + STRIP_GAP)) / total_width
+        left = (margin + index * (width + STRIP_GAP)) / total_width
         axis = figure.add_axes((left, bottom, width / total_width, height / total_height))
         axis.imshow(image, interpolation="nearest", aspect="auto")
         axis.set_axis_off()
@@ -256,8 +257,8 @@ def complexity_figure(table: pd.DataFrame, title: str) -> tuple[Figure, pd.DataF
                     for m, v in zip(table["model"], measured)]
         records += [{"panel": column, "series": "paper", "model": m, "value": float(v)}
                     for m, v in zip(table["model"], paper) if math.isfinite(v)]
-    figure.suptitle(title + (f"\nlatency measured on {', '.join(devices)}" if devices else ""))
-    _legend(figure, list(handles.values()), [h.get_label() for h in handles.values()], below=True)
+    _title_and_legend(figure, title + (f"\nlatency measured on {', '.join(devices)}" if devices else ""),
+                      list(handles.values()), [h.get_label() for h in handles.values()], below=True)
     return figure, pd.DataFrame(records, columns=["panel", "series", "model", "value"])
 
 

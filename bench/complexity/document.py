@@ -181,8 +181,12 @@ def format_text(document: ComplexityDocument) -> str:
     """The readable summary printed by ``bench profile``."""
     data = to_json(document)
     options = document.options
+    classical = options.latency and any(profile.kind == "classical" for profile in document.profiles)
+    threads = options.threads_for("classical")
     lines = [f"device: {document.device}; input {options.height}x{options.width}, batch {options.batch}; latency: "
-             + (f"median of {options.repeats} after {options.warmup} warm-up" if options.latency else "not measured")]
+             + (f"median of {options.repeats} after {options.warmup} warm-up" if options.latency else "not measured")
+             + (f"; classical codecs timed with {threads} torch thread{'s' if threads != 1 else ''}" if classical
+                else "")]
     lines.append(f"MACs: FlopCounterMode, convention '{DEFAULT_CONVENTION}' ({CONVENTIONS[DEFAULT_CONVENTION]})")
     headers = ["model", "#param", "paper", "Δ", "KMACs/px", "paper", "Δ", "latency ms (enc / dec)", "paper"]
     rows = []

@@ -280,9 +280,9 @@ class _Builder:
             "run_id": self.run.run_id,
             "run_dir": str(self.run.run_dir),
             "options": {k: (list(map(str, v)) if isinstance(v, tuple) else v) for k, v in asdict(self.options).items()},
-            "figures": [{"section": f.section, "title": f.title, "files": relative(f.files), "series": f.series}
-                        for f in self.report.figures],
-            "tables": [{"section": t.section, "title": t.title, "files": relative(t.files)}
+            "figures": [{"section": f.section, "title": f.title, "files": relative(f.files), "series": f.series,
+                         "caption": f.caption} for f in self.report.figures],
+            "tables": [{"section": t.section, "title": t.title, "files": relative(t.files), "notes": t.table.notes}
                        for t in self.report.tables],
             "notes": self.report.notes,
         }

@@ -227,10 +227,12 @@ def complexity_figure(table: pd.DataFrame, title: str) -> tuple[Figure, pd.DataF
     from bench.complexity.schema import POSTER_DEVICE
 
     table = table[~table["relative"].astype(bool)].reset_index(drop=True)
-    devices = sorted({str(d) for d in table.get("device", pd.Series(dtype=str)) if d})
+    timed = table[np.isfinite(table["latency_ms"].to_numpy(dtype=np.float64))]
+    devices = sorted({str(d) for d in timed.get("device", pd.Series(dtype=str)) if d})
     on_gpu = bool(devices) and all("cuda" in d.lower() or "gpu" in d.lower() for d in devices)
-    quantities = (("params_m", "Parameters [M]"), ("kmacs_per_pixel", "KMACs / pixel"),
-                  ("latency_ms", "Latency [ms]" + ("" if on_gpu else " (measured on CPU)")))
+    quantities = [("params_m", "Parameters [M]"), ("kmacs_per_pixel", "KMACs / pixel")]
+    if len(timed):  # a GPU's milliseconds beside a CPU's would mislead: the poster's latency only beside a GPU's
+        quantities.append(("latency_ms", "Latency [ms]" + ("" if on_gpu else " (measured on CPU)")))
     figure, axes = _new_figure(len(quantities))
     positions = np.arange(len(table))
     records = []
@@ -239,7 +241,7 @@ def complexity_figure(table: pd.DataFrame, title: str) -> tuple[Figure, pd.DataF
         measured = table[column].to_numpy(dtype=np.float64)
         paper = _column(table, f"paper_{column}")
         if column == "latency_ms" and not on_gpu:
-            paper = np.full(len(table), np.nan)  # a GPU's milliseconds beside a CPU's would mislead
+            paper = np.full(len(table), np.nan)
         if np.isfinite(measured).any():
             handles.setdefault("measured", axis.bar(positions - 0.2, measured, width=0.4, color="#0072B2",
                                                     label="measured (mpa-bench)"))

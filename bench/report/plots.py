@@ -45,6 +45,7 @@ RC = {
     "pdf.fonttype": 42,
 }
 LEGEND_MAX_ROWS = 20  # entries per legend column before a second column starts
+LEGEND_ROW = 0.17  # inches per legend entry at the report's legend font size
 X_MARGIN = 1.06  # the x axis ends this factor beyond the run's largest rate
 Y_MARGIN = 0.04  # share of the visible y range added above and below
 
@@ -70,6 +71,8 @@ def _title_and_legend(figure: Figure, title: str, handles: list, labels: list[st
         else:
             columns = math.ceil(len(labels) / LEGEND_MAX_ROWS)
             legend = figure.legend(handles, labels, loc="outside right upper", ncols=columns, frameon=False)
+            rows = math.ceil(len(labels) / columns)
+            figure.set_size_inches(width * 2, max(height, LEGEND_ROW * rows + 0.5))  # room to lay it out
         figure.draw_without_rendering()
         box = legend.get_window_extent()
         legend_width, legend_height = box.width / figure.dpi, box.height / figure.dpi

@@ -1,183 +1,39 @@
 """run + baseline -> regression check: what moved since the stored baseline, and whether it is beyond tolerance.
 
-A baseline (``results/baselines/<suite>.json``) holds a run's curves in a CompressAI-like form, the tolerances,
-and what produced them (suite digest, each codec's config hash, config and library versions, the package
-versions), so that a change of library is reported as such rather than as a code regression::
+Baselines (:mod:`bench.baseline`: where they live, what they hold) store a run's curves with what produced them, so
+that a change of library is reported as such rather than as a code regression.
 
-    {
-      "schema": "mpa-bench/baseline/1", "name": "default", "run_id": "default-sample", "created": "...",
-      "suite": {"name": "default", "digest": "..."},
-      "environment": {"mpa_bench": "0.1.0", "python": "3.11.2", "packages": {...}},
-      "codecs": {"jpeg": {"codec": "jpeg", "config_hash": "...", "config": {...}, "versions": {...}}, ...},
-      "tolerance": {"bpp_percent": 1.0, "bd_rate_percent": 1.0, "metrics": {"psnr-rgb": 0.05, ...}},
-      "curves": [{"dataset": "sample", "codec": "jpeg", "variant": "default", "images": 7,
-                  "results": {"point": [...], "bpp": [...], "psnr-rgb": [...], ...}}, ...]
-    }
-
-Checks, per curve (dataset, codec, variant) and rate point: the bpp may not rise by more than ``bpp_percent``
-(relative); each metric may not get worse by more than its tolerance (absolute, in the metric's unit; direction
+Checks, per curve (dataset, codec, variant) and rate point: each rate (file ``bpp`` and ``payload-bpp``) may not
+rise by more than ``bpp_percent`` (relative); each metric, in each form the baseline holds (``psnr-rgb`` 8-bit and
+``psnr-float`` float, ...), may not get worse by more than its tolerance (absolute, in the metric's unit; direction
 from its spec); and the BD-rate of the run's curve against the baseline curve may not exceed ``bd_rate_percent``.
-A baseline curve or point the run lacks, or a different image count, fails the check too. Movements in the good
-direction are reported as improvements (update the baseline to keep them).
+Keys are compared with the same keys only, so every comparison is in one form. A baseline curve or point the run
+lacks, or a different image count, fails the check too. Movements in the good direction are reported as
+improvements (update the baseline to keep them).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from bench.atomic import write_text_atomic
-from bench.engine.aggregate import metric_columns
-from bench.errors import BenchError
+from bench.baseline import RATE_COLUMNS, Tolerance
 from bench.metrics.bd import BDError, BDWarning, bd_rate
-from bench.report.rundata import RunData
-from bench.report.series import family_of, metric_spec
-from bench.schema import KEY_BPP, KEY_MS_SSIM, KEY_MS_SSIM_DB
-
-SCHEMA = "mpa-bench/baseline/1"
-BASELINES_ENV = "MPA_BENCH_BASELINES"
-_REPO_BASELINES = Path(__file__).resolve().parents[1] / "results" / "baselines"
-
-# Default per-point tolerance of a metric, by the unit its spec declares (absolute, in that unit).
-TOLERANCE_BY_UNIT = {"dB": 0.05, "%": 0.1, "": 0.001}
-DEFAULT_BPP_PERCENT = 1.0
-DEFAULT_BD_RATE_PERCENT = 1.0
+from bench.metrics.semantics import family_of, metric_spec
+from bench.rundata import RunData
+from bench.schema import KEY_BPP
 
 OK, MOVED, IMPROVED, NEW, NOT_AVAILABLE = "ok", "moved", "improved", "new", "n/a"
 REGRESSION, CHANGED, MISSING = "REGRESSION", "CHANGED", "MISSING"
 FAILING = (REGRESSION, CHANGED, MISSING)
 _ORDER = {REGRESSION: 0, MISSING: 1, CHANGED: 2, IMPROVED: 3, MOVED: 4, NEW: 5, NOT_AVAILABLE: 6, OK: 7}
 _EXACT = 1e-12  # below this a difference is floating-point noise, not a movement
-
-
-def baselines_dir() -> Path:
-    """``$MPA_BENCH_BASELINES`` or the repository's ``results/baselines``."""
-    override = os.environ.get(BASELINES_ENV)
-    return Path(override).expanduser() if override else _REPO_BASELINES
-
-
-def default_baseline_path(run: RunData) -> Path:
-    name = run.suite_dict.get("name") or (run.suite.name if run.suite else run.run_id)
-    return baselines_dir() / f"{name}.json"
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Allowed movement: ``metrics`` absolute per metric key (others by unit), bpp and BD-rate in percent."""
-
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    bpp_percent: float = DEFAULT_BPP_PERCENT
-    bd_rate_percent: float = DEFAULT_BD_RATE_PERCENT
-
-    def metric(self, key: str) -> float:
-        if key in self.metrics:
-            return float(self.metrics[key])
-        spec = metric_spec(key)
-        return TOLERANCE_BY_UNIT.get(spec.unit if spec else "", TOLERANCE_BY_UNIT[""])
-
-    def resolved(self, keys: Sequence[str]) -> "Tolerance":
-        """The same tolerance with every key's value written out (what a baseline file stores)."""
-        return replace(self, metrics={key: self.metric(key) for key in keys})
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "Tolerance":
-        data = data or {}
-        return cls(dict(data.get("metrics", {})), float(data.get("bpp_percent", DEFAULT_BPP_PERCENT)),
-                   float(data.get("bd_rate_percent", DEFAULT_BD_RATE_PERCENT)))
-
-
-def parse_tolerances(values: Sequence[str], base: Tolerance = Tolerance()) -> Tolerance:
-    """Applies ``--tolerance`` options: ``psnr-rgb=0.1`` (metric units), ``bpp=2%``, ``bd-rate=0.5%``.
-
-    Raises:
-        BenchError: a malformed option or an unknown metric key.
-    """
-    metrics, bpp, bd = dict(base.metrics), base.bpp_percent, base.bd_rate_percent
-    for value in values:
-        key, sep, number = value.partition("=")
-        try:
-            amount = float(number.strip().rstrip("%"))
-        except ValueError:
-            amount = math.nan
-        if not sep or not key or not math.isfinite(amount) or amount < 0:
-            raise BenchError(f"--tolerance expects KEY=VALUE with VALUE >= 0 (psnr-rgb=0.05, bpp=1%, bd-rate=1%), "
-                             f"got {value!r}")
-        if key == KEY_BPP:
-            bpp = amount
-        elif key == "bd-rate":
-            bd = amount
-        elif metric_spec(key) is not None:
-            metrics[key] = amount
-        else:
-            raise BenchError(f"--tolerance {value!r}: {key!r} is no metric key, 'bpp' or 'bd-rate'")
-    return Tolerance(metrics, bpp, bd)
-
-
-def curve_keys(curves: pd.DataFrame) -> list[str]:
-    """The quality keys a baseline holds: every metric column plus MS-SSIM in dB."""
-    keys = metric_columns(curves)
-    if KEY_MS_SSIM in keys and KEY_MS_SSIM_DB in curves:
-        keys.append(KEY_MS_SSIM_DB)
-    return keys
-
-
-def _number(value: Any) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def baseline_document(run: RunData, tolerance: Tolerance, name: str | None = None) -> dict[str, Any]:
-    """The baseline of a run (see the module docstring)."""
-    keys = curve_keys(run.curves)
-    curves = []
-    for (dataset, codec, variant), group in run.curves.groupby(["dataset", "codec", "variant"], sort=True):
-        group = group.sort_values("point")
-        results = {"point": [float(p) for p in group["point"]]}
-        for key in [KEY_BPP, *keys]:
-            if key in group and group[key].notna().any():
-                results[key] = [_number(v) for v in group[key]]
-        curves.append({"dataset": dataset, "codec": codec, "variant": variant, "images": int(group["images"].max()),
-                       "results": results})
-    suite = run.suite
-    environment = run.environment
-    return {
-        "schema": SCHEMA,
-        "name": name or run.suite_dict.get("name", run.run_id),
-        "run_id": run.run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "suite": {"name": run.suite_dict.get("name"), "digest": suite.digest() if suite else None},
-        "environment": {key: environment.get(key) for key in ("mpa_bench", "git_commit", "python", "packages")},
-        "codecs": run.codec_versions(),
-        "tolerance": asdict(tolerance.resolved(keys)),
-        "curves": curves,
-    }
-
-
-def read_baseline(path: Path | str) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise BenchError(f"no baseline at {path}; create it from a run with `python -m bench check RUN --update` "
-                         f"(or pass --baseline FILE)")
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise BenchError(f"cannot read baseline {path}: {error}; regenerate it with --update") from error
-    if document.get("schema") != SCHEMA:
-        raise BenchError(f"{path} is not a {SCHEMA} baseline; regenerate it with `python -m bench check RUN --update`")
-    return document
-
-
-def write_baseline(path: Path | str, document: Mapping[str, Any]) -> Path:
-    return write_text_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 
 
 @dataclass(frozen=True)
@@ -271,11 +127,11 @@ def _compare_points(dataset: str, name: str, base: pd.DataFrame, run: pd.DataFra
             if before is None or not np.isfinite(before):
                 continue
             spec = metric_spec(key)
-            unit = "%" if key == KEY_BPP else (spec.unit if spec else "")
+            unit = "%" if key in RATE_COLUMNS else (spec.unit if spec else "")
             if after is None or not np.isfinite(after):
                 findings.append(Finding(REGRESSION, dataset, name, key, point, before, None, note="no value in the run"))
                 continue
-            if key == KEY_BPP:
+            if key in RATE_COLUMNS:
                 delta = 100.0 * (after - before) / before
                 worse, allowed, unit = delta, tolerance.bpp_percent, "%"
             else:
@@ -291,7 +147,7 @@ def _compare_bd(dataset: str, name: str, base: pd.DataFrame, run: pd.DataFrame, 
                 tolerance: Tolerance, explained: str | None) -> list[Finding]:
     findings = []
     for key in keys:
-        if key not in base or key not in run:
+        if key not in base or key not in run or key in RATE_COLUMNS:
             continue
         a = base[[KEY_BPP, key]].dropna()
         b = run[[KEY_BPP, key]].dropna()
@@ -338,9 +194,11 @@ def check_run(run: RunData, baseline: Mapping[str, Any], tolerance: Tolerance,
             continue
         images = int(mine["images"].max())
         if images != curve.get("images", images):
+            limit = run.image_set(curve["dataset"]).limit
             findings.append(Finding(MISSING, curve["dataset"], name, "images", None, curve["images"], images,
-                                    note="different image sets cannot be compared; run the full suite (no --limit) "
-                                         "or --update the baseline"))
+                                    note="different image sets cannot be compared; run the full suite"
+                                         + (f" (this run has --limit {limit})" if limit else "")
+                                         + " or --update the baseline"))
             continue
         keys = [k for k in base.columns if k not in ("point", KEY_BPP)]
         mine = mine[["point", KEY_BPP, *[k for k in keys if k in mine]]]
@@ -362,6 +220,10 @@ def _format(value: float | None, unit: str = "") -> str:
     return f"{value:+.4g}{unit}" if unit == "%" else f"{value:.6g}"
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def format_result(result: CheckResult, verbose: bool = False) -> str:
     """The readable report: context, a table of what moved (everything with ``verbose``), and a summary line."""
     lines = [f"note: {line}" for line in result.context]
@@ -381,16 +243,18 @@ def format_result(result: CheckResult, verbose: bool = False) -> str:
         lines.append(table.to_string(index=False))
     failures = result.failures
     counts = {status: sum(f.status == status for f in result.findings) for status in _ORDER}
-    summary = (f"{result.curves} curves, {result.points} points compared with {result.baseline_path}: ")
+    summary = (f"{_count(result.curves, 'curve')}, {_count(result.points, 'point')} compared with "
+               f"{result.baseline_path}: ")
     if not failures:
         moved = counts[MOVED] + counts[IMPROVED]
-        summary += "OK" + (f" ({moved} values moved within tolerance or improved)" if moved else " (nothing moved)")
+        summary += "OK" + (f" ({_count(moved, 'value')} moved within tolerance or improved)" if moved
+                           else " (nothing moved)")
         if counts[IMPROVED]:
             summary += "; improvements: run with --update to keep them"
     else:
-        parts = [f"{counts[s]} {label}" for s, label in ((REGRESSION, "regressions"), (MISSING, "missing"),
-                                                         (CHANGED, "changes with codec versions or config"))
-                 if counts[s]]
+        parts = [text for text in (_count(counts[REGRESSION], "regression"), f"{counts[MISSING]} missing",
+                                   _count(counts[CHANGED], "change") + " with codec versions or config")
+                 if not text.startswith("0 ")]
         summary += "FAILED: " + ", ".join(parts) + " beyond tolerance"
         if counts[CHANGED]:
             summary += " (CHANGED: explained by a codec version or config change; review, then --update)"

@@ -8,21 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.check import (
-    IMPROVED,
-    MISSING,
-    MOVED,
-    REGRESSION,
-    SCHEMA,
-    Tolerance,
-    check_run,
-    parse_tolerances,
-    read_baseline,
-)
+from bench.baseline import SCHEMA, Tolerance, parse_tolerances, read_baseline
+from bench.check import IMPROVED, MISSING, MOVED, REGRESSION, check_run
 from bench.cli import main
 from bench.engine.run import STORE_NAME
 from bench.errors import BenchError
-from bench.report.rundata import load_run
+from bench.rundata import load_run
 from tests.report_helpers import shared_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +64,10 @@ def test_baseline_file_holds_curves_tolerances_and_provenance(baseline, run_dir)
     assert document["tolerance"]["metrics"]["top1"] == 0.1  # unit "%" from the metric's spec
     jpeg = next(c for c in document["curves"] if c["codec"] == "jpeg" and c["dataset"] == "folder")
     assert jpeg["results"]["point"] == [20.0, 50.0, 80.0] and jpeg["images"] == 2
-    assert set(jpeg["results"]) == {"point", "bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb"}
+    assert set(jpeg["results"]) == {"point", "bpp", "payload-bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb"}
+    assert jpeg["limit"] is None and set(document["datasets"]) == {"folder", "kodak", "imagenet", "ade20k"}
+    assert document["definitions"] == {"bpp": "file", "payload-bpp": "payload", "psnr-rgb": "8-bit",
+                                       "ms-ssim-rgb": "8-bit", "ms-ssim-db-rgb": "8-bit", "lpips-alex": "8-bit"}
     assert document["codecs"]["jpeg"]["versions"]["libjpeg-turbo"]
     assert document["suite"]["digest"] and document["environment"]["packages"]["torch"]
 
@@ -175,10 +169,66 @@ def test_update_keeps_the_tolerances_of_the_existing_baseline(run_dir, tmp_path)
 
 
 def test_committed_default_baseline_is_a_full_default_run():
-    document = read_baseline(ROOT / "results" / "baselines" / "default.json")
+    document = read_baseline(ROOT / "results" / "baselines" / "default-sample.json")
     assert document["suite"]["name"] == "default" and document["run_id"] == "default-sample"
     curves = {c["codec"] for c in document["curves"]}
     assert curves == {"jpeg", "jpeg-444", "webp", "avif", "jpegxl", "jpeg2000", "hevc"}
     assert all(c["images"] == 7 and c["dataset"] == "sample" for c in document["curves"])
     assert set(document["codecs"]) == curves
     assert {"bpp_percent", "bd_rate_percent", "metrics"} == set(document["tolerance"])
+
+
+def test_default_baseline_is_named_for_suite_and_datasets_and_confined(run_dir, tmp_path, monkeypatch):
+    from bench import baseline
+
+    monkeypatch.setenv(baseline.BASELINES_ENV, str(tmp_path / "baselines"))
+    run = load_run(run_dir)
+    assert baseline.default_baseline_path(run) == tmp_path / "baselines" / "tiny-ade20k+folder+imagenet+kodak.json"
+    # A suite name with path parts cannot leave the folder.
+    hostile = copy_run(run_dir, tmp_path / "copy")
+    with sqlite3.connect(hostile / STORE_NAME) as db:
+        suite = json.loads(db.execute("SELECT value FROM meta WHERE key = 'suite'").fetchone()[0])
+        suite["name"] = "../../escape/x"
+        db.execute("UPDATE meta SET value = ? WHERE key = 'suite'", (json.dumps(suite),))
+    path = baseline.default_baseline_path(load_run(hostile))
+    assert path.parent == tmp_path / "baselines" and ".." not in path.name and "/" not in path.name
+    assert main(["check", str(hostile), "--update"]) == 0
+    assert [p.name for p in (tmp_path / "baselines").iterdir()] == [path.name]
+    assert not (tmp_path / "escape").exists()
+
+
+def test_installed_package_keeps_the_baseline_in_the_run(run_dir, tmp_path, monkeypatch):
+    from bench import baseline
+
+    monkeypatch.delenv(baseline.BASELINES_ENV, raising=False)
+    monkeypatch.setattr(baseline, "_source_checkout", lambda: None)
+    copy = copy_run(run_dir, tmp_path)
+    assert baseline.default_baseline_path(load_run(copy)) == copy / "baseline.json"
+    assert main(["check", str(copy), "--update"]) == 0 and (copy / "baseline.json").is_file()
+    assert main(["check", str(copy)]) == 0
+    # Another run can be checked against that run directory's baseline.
+    assert main(["check", str(run_dir), "--baseline", str(copy)]) == 0
+
+
+def test_update_refuses_to_overwrite_a_baseline_of_other_datasets(run_dir, tmp_path, capsys):
+    path = tmp_path / "other.json"
+    document = json.loads((ROOT / "results" / "baselines" / "default-sample.json").read_text())
+    path.write_text(json.dumps(document))
+    assert main(["check", str(run_dir), "--update", "--baseline", str(path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "curves of sample" in error and "--force" in error
+    assert read_baseline(path)["run_id"] == "default-sample"  # untouched
+    assert main(["check", str(run_dir), "--update", "--baseline", str(path), "--force"]) == 0
+    assert read_baseline(path)["run_id"] == "tiny-folder"
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage", b"[1, 2]", b'"text"', b"{not json",
+                                     b'{"schema": "mpa-bench/baseline/1", "curves": {"a": 1}}',
+                                     b'{"schema": "mpa-bench/baseline/1", "curves": [], "tolerance": {"metrics": 3}}'])
+def test_garbage_baselines_are_one_clear_line(run_dir, tmp_path, capsys, content):
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    assert main(["check", str(run_dir), "--baseline", str(path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and str(path) in error
+    assert "Traceback" not in error and "--update" in error

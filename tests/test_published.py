@@ -53,23 +53,26 @@ def test_bd_rate_against_published_vtm(key, expected):
     vtm = published_curve("compressai/kodak/vtm")
     test = published_curve(f"compressai/kodak/{key}")
     for method, value in zip(("pchip", "akima", "cubic"), expected):
-        result = bd_rate(vtm.bpp, vtm.values("psnr-rgb"), test.bpp, test.values("psnr-rgb"), method=method)
+        result = bd_rate(vtm.bpp, vtm.own_values("psnr-rgb"), test.bpp, test.own_values("psnr-rgb"), method=method)
         assert result.value == pytest.approx(value, abs=0.005), method
         assert 0 < result.overlap_percent <= 100
 
 
-def test_tinylic_aliases_and_ms_ssim_db():
+def test_tinylic_aliases_and_ms_ssim_db_in_their_float_form():
     curve = published_curve("tinylic/kodak/tinylic-mse")
-    assert {"psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb"} <= set(curve.metrics)
-    assert curve.values("psnr-rgb")[0] == pytest.approx(29.13)
-    assert curve.values("ms-ssim-db-rgb")[0] == pytest.approx(ms_ssim_to_db(0.9311))
+    # TinyLIC's legacy keys are float-reconstruction metrics at payload rate: named for that form.
+    assert {"psnr-float", "ms-ssim-float", "ms-ssim-db-float"} <= set(curve.metrics) and curve.rate_key == "payload-bpp"
+    assert not {"psnr-rgb", "ms-ssim-rgb", "bpp"} & set(curve.points.columns)
+    assert curve.values("psnr-float")[0] == pytest.approx(29.13)
+    assert curve.values("ms-ssim-db-float")[0] == pytest.approx(ms_ssim_to_db(0.9311))
 
 
 def test_elic_ms_ssim_db_only_gets_linear_ms_ssim():
     curve = published_curve("compressai/kodak/paper-elic2022_ms-ssim")
     assert curve.meta["opt_metric"] == "ms-ssim-rgb" and curve.meta["url"].startswith("https://arxiv.org")
-    linear = curve.values("ms-ssim-rgb")
-    assert [ms_ssim_to_db(v) for v in linear] == pytest.approx(curve.values("ms-ssim-db-rgb").tolist())
+    assert curve.definitions.optimised_for == "ms-ssim"
+    linear = curve.own_values("ms-ssim-rgb")
+    assert [ms_ssim_to_db(v) for v in linear] == pytest.approx(curve.own_values("ms-ssim-db-rgb").tolist())
 
 
 def test_official_mpa_json(tmp_path):
@@ -91,11 +94,15 @@ def test_official_mpa_json(tmp_path):
     path = tmp_path / "results_q_task8.0.json"
     path.write_text(json.dumps(data))
     curve = read_curve(path, source="mpa", dataset="kodak")
-    assert curve.meta["format"] == "mpa" and curve.meta["q_task"] == 8.0 and curve.meta["psnr_mode"] == "float"
-    assert curve.bpp.tolist() == [0.1, 0.2, 0.5]  # sorted by rate
-    assert curve.values("psnr-rgb").tolist() == [29.0, 30.0, 33.0]
-    assert curve.values("lpips-alex").tolist() == [0.3, 0.2, 0.1]
-    assert "enc_mem" in curve.metrics
+    assert curve.meta["format"] == "mpa" and curve.meta["q_task"] == 8.0
+    # The official evaluation's definitions (payload rate, metrics of the float reconstruction) name the columns.
+    definitions = curve.definitions
+    assert (definitions.rate, definitions.psnr, definitions.ms_ssim, definitions.perceptual) == (
+        "payload", "float", "float", "float")
+    assert curve.rate_key == "payload-bpp" and curve.bpp.tolist() == [0.1, 0.2, 0.5]  # sorted by rate
+    assert curve.values("psnr-float").tolist() == [29.0, 30.0, 33.0]
+    assert curve.values("lpips-alex-float").tolist() == [0.3, 0.2, 0.1]
+    assert "enc_mem" in curve.metrics and "psnr-rgb" not in curve.points
 
 
 def test_bare_results_dict_and_errors(tmp_path):
@@ -105,8 +112,9 @@ def test_bare_results_dict_and_errors(tmp_path):
         curve_from_dict({"results": {"psnr-rgb": [1.0]}})
     with pytest.raises(CurveFileError, match="differ in length"):
         curve_from_dict({"results": {"bpp": [1.0, 2.0], "psnr-rgb": [1.0]}})
-    with pytest.raises(CurveFileError, match="canonical key"):
+    with pytest.raises(CurveFileError, match="both give 'psnr-rgb'"):
         curve_from_dict({"results": {"bpp": [1.0], "psnr-rgb": [1.0], "psnr": [1.0]}})
+    assert curve_from_dict({"bpp": [0.1], "psnr": [30.0]}).definitions is None  # unknown: compared with nothing
     with pytest.raises(CurveFileError, match="has no 'lpips-vgg'"):
         curve.values("lpips-vgg")
     broken = tmp_path / "broken.json"
@@ -138,3 +146,62 @@ def test_write_compressai_json_round_trip(tmp_path):
         write_compressai_json(tmp_path / "x.json", "x", "", {"psnr-rgb": [1.0]})
     with pytest.raises(CurveFileError, match="differ in length"):
         write_compressai_json(tmp_path / "x.json", "x", "", {"bpp": [1.0], "psnr-rgb": [1.0, 2.0]})
+
+
+def _provenance_table() -> dict[str, list[str]]:
+    from bench.published import published_root
+
+    rows = {}
+    for line in (published_root() / "PROVENANCE.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 7:
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_every_shipped_file_has_definitions_and_the_provenance_table_says_the_same():
+    """The mapping table: each shipped curve's definitions (definitions.toml) match PROVENANCE.md's table, and the
+    learned / classical split follows the producing code (CompressAI bench: file sizes of 8-bit decodes; learned
+    eval_model and TinyLIC: entropy-coded payload, float reconstruction)."""
+    table = _provenance_table()
+    curves = published_curves()
+    assert {curve.key for curve in curves} == set(table) and len(curves) == 28
+    classical = {"vtm", "hm", "av1", "bpg_444_x265_ycbcr", "jpeg", "jpeg2000", "webp"}
+    for curve in curves:
+        d = curve.definitions
+        images = f"{d.images.name}, {d.images.count if d.images.count else '?'}"
+        assert table[curve.key] == [d.rate, d.psnr, d.ms_ssim, d.perceptual, images, d.optimised_for or "–"]
+        stem = curve.key.rsplit("/", 1)[-1]
+        expected = ("file", "8-bit") if stem in classical else ("payload", "float")
+        assert (d.rate, d.psnr) == expected, curve.key
+        assert curve.rate_key == ("bpp" if d.rate == "file" else "payload-bpp")
+        assert (d.optimised_for is None) == (stem in classical)
+        assert d.images.name == curve.dataset and (d.images.count == 24) == (curve.dataset == "kodak")
+        assert d.source and d.basis
+
+
+def test_write_curve_keeps_the_definitions_and_compressai_keys(tmp_path):
+    tinylic = published_curve("tinylic/kodak/tinylic-mse")
+    path = write_curve(tinylic, tmp_path / "tinylic.json")
+    document = json.loads(path.read_text())
+    assert {"bpp", "psnr-rgb", "ms-ssim-rgb"} <= set(document["results"])  # CompressAI's keys, as plot reads them
+    assert document["meta"]["definitions"]["psnr"] == "float"
+    again = read_curve(path)  # no definitions.toml entry: the file's own meta says the form
+    assert again.definitions == tinylic.definitions
+    assert np.array_equal(again.values("psnr-float"), tinylic.values("psnr-float"))
+
+
+def test_official_mpa_document_writes_the_official_form():
+    import pandas as pd
+
+    from bench.published import official_mpa_document
+
+    points = pd.DataFrame({"bpp": [0.21, 0.11], "payload-bpp": [0.2, 0.1], "psnr-rgb": [31.0, 29.0],
+                           "psnr-float": [31.1, 29.1], "lpips-alex-float": [0.2, 0.3]})
+    document = official_mpa_document(points, 1.0)
+    assert document["name"] == "mpa (q_task = 1)"
+    assert document["results"] == {"bpp": [0.1, 0.2], "psnr": [29.1, 31.1], "lpips": [0.3, 0.2]}
+    curve = curve_from_dict(document, source="mpa", dataset="kodak")
+    assert curve.values("payload-bpp").tolist() == [0.1, 0.2] and curve.values("psnr-float").tolist() == [29.1, 31.1]
+    with pytest.raises(CurveFileError, match="psnr-float"):
+        official_mpa_document(points.drop(columns=["psnr-float"]), 1.0)

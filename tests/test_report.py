@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
+from bench.metrics.forms import ImageSet
 from bench.report import ReportOptions, build_report
-from bench.report.complexity import SCHEMA as COMPLEXITY_SCHEMA
-from bench.report.series import file_slug
+from bench.complexity.schema import SCHEMA as COMPLEXITY_SCHEMA
+from bench.report.series import Series, file_slug
 from tests.report_helpers import ALPHAS, QUALITIES, mpa_psnr, shared_run, task_top1, vtm_kodak
 
 EXPECTED_FIGURES = {
@@ -57,8 +58,8 @@ def test_pdf_figures_embed_their_text_as_truetype(tmp_path):
     from bench.report.series import Series
 
     points = pd.DataFrame({"bpp": [0.1, 0.2, 0.4], "psnr-rgb": [28.0, 30.0, 32.0]})
-    figure, _ = rate_quality_figure([Series("codec-a", "kodak", points, key="a/default", codec="a")], ["psnr-rgb"],
-                                    "t")
+    figure, _, _ = rate_quality_figure([Series("codec-a", "kodak", points, key="a/default", codec="a")], [],
+                                       ["psnr-rgb"], "t")
     files = save_figure(figure, tmp_path / "f", ("pdf", "svg", "png"))
     data = files["pdf"].read_bytes()
     assert data.startswith(b"%PDF") and b"/FontFile2" in data and b"/Type3" not in data
@@ -169,16 +170,25 @@ def test_visual_strip_decodes_stored_bitstreams_to_the_stored_psnr(report, run_d
         stored = rows[(rows["codec"] == panel.codec) & (rows["image_id"] == "img0") & (rows["point"] == panel.point)]
         assert panel.psnr == pytest.approx(float(stored["psnr-rgb"].iloc[0]), abs=1e-9)
         assert panel.bpp == pytest.approx(float(stored["bpp"].iloc[0]), rel=1e-12)
-    # jpeg is the reference (first codec): its middle point; webp at its point closest in log-bpp.
-    jpeg = rows[(rows["codec"] == "jpeg") & (rows["image_id"] == "img0")].sort_values("bpp")
-    assert panels["point"].iloc[1] == jpeg["point"].iloc[1]
-    webp = rows[(rows["codec"] == "webp") & (rows["image_id"] == "img0")]
-    closest = webp.iloc[int(np.argmin(np.abs(np.log(webp["bpp"]) - np.log(jpeg["bpp"].iloc[1]))))]
-    assert panels["point"].iloc[2] == closest["point"]
+    # One target rate for every codec, stated in the title: by default the rate in the lower half of the codecs'
+    # rates at which their closest points spread least (brute force over the candidates here).
+    mine = rows[(rows["image_id"] == "img0") & rows["codec"].isin(["jpeg", "webp"])]
+    rates = sorted(set(mine["bpp"]))
+
+    def closest(codec, target):
+        own = mine[mine["codec"] == codec]
+        return own.iloc[int(np.argmin(np.abs(np.log(own["bpp"]) - np.log(target))))]
+
+    def spread(target):  # ties (equal to 1e-9) go to the lowest rate
+        return round(max(abs(np.log(closest(codec, target)["bpp"] / target)) for codec in ("jpeg", "webp")), 9)
+
+    target = min(rates[: (len(rates) + 1) // 2], key=spread)
+    assert list(panels["point"].iloc[1:]) == [closest("jpeg", target)["point"], closest("webp", target)["point"]]
+    assert f"closest to {target:.4f} bpp" in entry.caption
 
 
 def test_visual_strip_without_the_original_images_says_why(run_dir, tmp_path):
-    from bench.report.rundata import load_run
+    from bench.rundata import load_run
     from bench.report.visual import StripUnavailable, visual_strip
 
     moved = tmp_path / run_dir.name
@@ -252,3 +262,121 @@ def test_cli_report_with_an_explicit_anchor_and_no_published_overlay(run_dir, tm
 def test_report_of_a_directory_without_a_store_is_a_one_line_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no results.sqlite" in capsys.readouterr().err
+
+
+def _figure_csv(report, stem):
+    return pd.read_csv(figure(report, stem).files["csv"])
+
+
+def test_default_published_curves_are_curated_and_on_the_panel_they_were_trained_for(report):
+    data = _figure_csv(report, "rate-distortion_kodak")
+    published = data[data["source"] != "run"]
+    by_panel = {panel: set(group["series"]) for panel, group in published.groupby("panel")}
+    # VTM, BPG and TinyLIC always; CompressAI's JPEG and WebP for the run's jpeg and webp; nothing else by default.
+    assert by_panel["psnr-rgb"] == {"VTM (compressai, published)", "BPG 8b 444 x265 ycbcr (compressai, published)",
+                                    "JPEG (compressai, published)", "WebP (compressai, published)",
+                                    "TinyLIC [tinylic-mse] (tinylic, published)"}
+    # The MS-SSIM-trained TinyLIC only on the MS-SSIM panel, the MSE-trained one only on the PSNR panel.
+    assert by_panel["ms-ssim-db-rgb"] == (by_panel["psnr-rgb"] - {"TinyLIC [tinylic-mse] (tinylic, published)"}
+                                          | {"TinyLIC [tinylic-ms-ssim] (tinylic, published)"})
+
+
+def test_published_all_and_names_select_curves(run_dir, tmp_path):
+    every = build_report(run_dir, tmp_path / "all", ReportOptions(published=("all",), visual=False,
+                                                                 formats=("png",)))
+    series = set(_figure_csv(every, "rate-distortion_kodak")["series"])
+    assert {"HM (compressai, published)", "AV1 (compressai, published)",
+            "bmshj2018-hyperprior (compressai, published)"} <= series
+    chosen = build_report(run_dir, tmp_path / "some", ReportOptions(published=("hm", "VTM"), visual=False,
+                                                                    formats=("png",)))
+    data = _figure_csv(chosen, "rate-distortion_kodak")
+    assert set(data[data["source"] != "run"]["series"]) == {"HM (compressai, published)", "VTM (compressai, published)"}
+
+
+def test_x_range_follows_the_run_and_the_legend_fits_in_the_figure(tmp_path):
+    from bench.report.plots import figure_with_style, rate_quality_figure, save_figure
+    from bench.report.series import published_series
+
+    run = [Series("only-codec", "kodak", pd.DataFrame({"bpp": [0.1, 0.3, 0.6], "payload-bpp": [0.1, 0.3, 0.6],
+                                                      "psnr-rgb": [28.0, 31.0, 34.0]}), key="a/default", codec="a")]
+    published = published_series("kodak", ["all"])
+    built, _, _ = figure_with_style(rate_quality_figure, run, published, ["psnr-rgb"], "t")
+    (axis,) = [a for a in built.axes if a.get_visible()]
+    assert axis.get_xlim() == pytest.approx((0.0, 0.6 * 1.06))  # not BPG's 4.7 bpp
+    low, high = axis.get_ylim()
+    assert low < 28.0 and high < 46.0  # the y range of what is visible up to 0.64 bpp, not VTM's 47 dB
+    files = save_figure(built, tmp_path / "f", ("png",))
+    (legend,) = built.legends
+    box, frame = legend.get_window_extent(), built.bbox
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    with Image.open(files["png"]) as image:
+        assert image.size[0] == pytest.approx(built.get_size_inches()[0] * 200, abs=2)
+    forced, _, _ = figure_with_style(rate_quality_figure, run, [], ["psnr-rgb"], "t", xlim=(0.0, 2.0))
+    assert forced.axes[0].get_xlim() == (0.0, 2.0)
+
+
+def test_a_limited_run_says_so_in_the_figure_and_the_bd_table():
+    from bench.report.bdtable import bd_table, bd_to_table
+    from bench.report.compare import images_subtitle
+    from bench.report.series import published_series
+
+    vtm = vtm_kodak()
+    points = pd.DataFrame({"bpp": np.array(vtm["bpp"]) * 0.9, "payload-bpp": np.array(vtm["bpp"]) * 0.9,
+                           "psnr-rgb": vtm["psnr-rgb"]})
+    run = [Series("mine", "kodak", points, key="mine/default", codec="mine", images=ImageSet("kodak", 3, limit=3))]
+    published = published_series("kodak", ["vtm"])
+    assert images_subtitle(run, published) == "run: 3 images (--limit 3); published: 24 images"
+    notes = bd_to_table(bd_table(run, published, ["psnr-rgb"])).notes
+    assert "Images: run curves kodak, 3 images (--limit 3); VTM kodak, 24 images: not the same image set." in notes
+
+
+def test_zero_or_negative_crop_is_one_line(run_dir, tmp_path, capsys):
+    for crop in ("0", "-5"):
+        assert main(["report", str(run_dir), "-o", str(tmp_path / "out"), "--crop", crop]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and "--crop must be a positive number of pixels" in error
+
+
+def test_report_output_counts_are_plural_only_when_needed(run_dir, tmp_path, capsys):
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "out"), "--no-visual", "--formats", "png",
+                 "--published", "none"]) == 0
+    assert re.search(r"^\d+ figures and \d+ tables? in ", capsys.readouterr().out, re.MULTILINE)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file()}
+
+
+def test_report_and_check_of_a_read_only_run_write_nothing_into_it(run_dir, tmp_path):
+    """A read-only run directory: report (to --out elsewhere) and check read it and write nothing into it (as root,
+    permissions do not stop writes, so the test compares every file before and after)."""
+    import os
+    import stat
+
+    copy = tmp_path / "ro" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    baseline = tmp_path / "baseline.json"
+    assert main(["check", str(copy), "--update", "--baseline", str(baseline)]) == 0
+    before = _snapshot(copy)
+    for path in [copy, *copy.rglob("*")]:
+        os.chmod(path, stat.S_IREAD | stat.S_IEXEC if path.is_dir() else stat.S_IREAD)
+    try:
+        assert main(["report", str(copy), "-o", str(tmp_path / "out"), "--formats", "png"]) == 0
+        assert main(["check", str(copy), "--baseline", str(baseline)]) == 0
+    finally:
+        for path in [copy, *copy.rglob("*")]:
+            os.chmod(path, stat.S_IRWXU)
+    assert _snapshot(copy) == before
+
+
+def test_checks_and_profiles_do_not_import_the_report_package():
+    """Layering: bench.check, bench.baseline and bench.complexity read results without matplotlib's report."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bench.check, bench.baseline, bench.rundata, bench.complexity.table4, "
+            "bench.complexity.document, bench.complexity.runner, bench.cli.check, bench.cli.profile; "
+            "print(sorted(m for m in sys.modules if m.startswith('bench.report')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -6,16 +6,20 @@ import math
 
 import pytest
 
-from bench.report.complexity import (
+from bench.complexity.schema import (
     SCHEMA,
     ComplexityFileError,
-    complexity_frame,
-    complexity_sweep_table,
-    complexity_table,
     parse_published,
     read_complexity,
     read_complexity_sweep,
     relative_difference,
+)
+from bench.report.complexity import (
+    classical_latency_table,
+    complexity_frame,
+    complexity_sweep_tables,
+    complexity_table,
+    table4_models,
 )
 
 MINUS = "\u2212"
@@ -74,12 +78,15 @@ def test_extended_rows_in_table_4(document):
     # (0.507328 - 0.51) / 0.51 = -0.52 %, (2.009728 - 2.04) / 2.04 = -1.48 %; (-56.83 + 56.68) / 56.68 = -0.26 %,
     # and the paper's upper bound 0 has no relative difference
     assert rows["+ MLPs"][1:7] == ["+0.51~+2.01", "+0.51M~+2.04M", f"{MINUS}0.52%~{MINUS}1.48%",
-                                   f"{MINUS}56.83~+0.00", "-56.68~+0", f"{MINUS}0.26%~–"]
+                                   f"{MINUS}56.83~+0.00", f"{MINUS}56.68~+0", f"{MINUS}0.26%~–"]
     # (29.001363 - 29.00) / 29.00 = +0.00 %, (30.503763 - 30.53) / 30.53 = -0.09 %
     assert rows["MPA"][1:4] == ["29.00~30.50", "29.00M~30.53M", f"+0.00%~{MINUS}0.09%"]
     assert rows["MPA"][7:9] == ["1300.00~1400.00", "600.00 / 700.00"]
-    assert rows["jpeg"] == ["jpeg", "–", "–", "–", "–", "–", "–", "1.50", "1.00 / 0.50", "–"]
+    # Learned models only: the classical codec's latency has its own table.
+    assert list(rows) == ["TinyLIC", "+ MLPs", "MPA"] and jpeg.kind == "classical"
+    assert classical_latency_table(models).rows == [["jpeg", "1.00", "0.50", "1.50"]]
     assert table.notes[1:4] == ["MACs do not depend on weights.", "Counting X reproduces the paper.", "#Param.: Y."]
+    assert table.title == "Complexity of the learned models (the MPA poster's Table 4)"
 
 
 def test_extended_rows_in_the_frame(document):
@@ -91,11 +98,13 @@ def test_extended_rows_in_the_frame(document):
     assert math.isnan(frame.loc["+ MLPs", "relative_difference_kmacs_per_pixel_high"])
 
 
-def test_sweep_table(document):
-    table = complexity_sweep_table(read_complexity_sweep(document))
-    assert table.columns == ["q", "alpha=0", "alpha=1 mse", "alpha=1 cls"]
-    assert table.rows == [["1", "310.00", "260.00", "260.00"], ["8", "380.00", "330.00", "330.00"]]
-    assert complexity_sweep_table([]).rows == []
+def test_sweep_tables_one_per_task(document):
+    mse, cls = complexity_sweep_tables(read_complexity_sweep(document))
+    assert mse.title.endswith("mse decoder") and cls.title.endswith("cls decoder")
+    assert mse.columns == ["q", "α = 0", "α = 1"]
+    # 300 + 10 q - 50 alpha
+    assert mse.rows == [["1", "310.00", "260.00"], ["8", "380.00", "330.00"]] == cls.rows
+    assert complexity_sweep_tables([]) == []
 
 
 def test_malformed_range_is_one_error_naming_the_row(tmp_path):
@@ -106,12 +115,30 @@ def test_malformed_range_is_one_error_naming_the_row(tmp_path):
         read_complexity(path)
 
 
-def test_complexity_figure_draws_the_measured_bars(document):
+def _bars(document):
     from matplotlib.container import BarContainer
 
     from bench.report.plots import complexity_figure, figure_with_style
 
-    figure, _ = figure_with_style(complexity_figure, complexity_frame(read_complexity(document)), "Table 4")
+    learned = table4_models(read_complexity(document))
+    figure, data = figure_with_style(complexity_figure, complexity_frame(learned), "Table 4")
     axes = [axis for axis in figure.axes if axis.get_ylabel()]
-    heights = [[bar.get_height() for c in axis.containers if isinstance(c, BarContainer) for bar in c] for axis in axes]
+    return [[b.get_height() for c in axis.containers if isinstance(c, BarContainer) for b in c] for axis in axes], data
+
+
+def test_complexity_figure_draws_absolute_rows_and_no_gpu_latency_beside_cpu(document):
+    heights, data = _bars(document)
     assert 434.26 in heights[1]  # TinyLIC's measured KMACs/pixel is drawn, not only the poster's 439.29
+    assert "+ MLPs" not in set(data["model"])  # a change is no bar on an absolute axis
+    # Latency measured without a GPU: the poster's RTX 3090 milliseconds are not drawn beside it.
+    assert set(data[data["panel"] == "latency_ms"]["series"]) == {"measured"}
+    assert [h for h in heights[2] if math.isfinite(h)] == [1350.0]  # MPA (1300~1400); TinyLIC not timed
+
+
+def test_complexity_figure_draws_the_poster_latency_beside_gpu_latency(document):
+    data = json.loads(document.read_text())
+    data["device"] = "NVIDIA H200 (cuda:0)"
+    document.write_text(json.dumps(data))
+    _, frame = _bars(document)
+    paper = frame[(frame["panel"] == "latency_ms") & (frame["series"] == "paper")].set_index("model")["value"]
+    assert paper["TinyLIC"] == pytest.approx(12.68) and paper["MPA"] == pytest.approx((12.72 + 13.05) / 2)

@@ -42,7 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="images per timed call for learned codecs (default: 1, through the codec itself)")
     parser.add_argument("--warmup", type=int, default=1, metavar="N", help="untimed runs first (default: 1)")
     parser.add_argument("--repeats", type=int, default=5, metavar="N", help="timed runs, median reported (default: 5)")
-    parser.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch CPU threads while timing (default: 1 for classical codecs, one thread per process "
+                        "as compressai.utils.bench runs them; torch's default for learned codecs)")
     parser.add_argument("--no-latency", action="store_true", help="parameters and MACs only (fast: no weights)")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
                         help="checkpoint of a learned codec, e.g. mpa=ckpt/checkpoint_step3.pth.tar (repeatable)")
@@ -68,13 +70,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch < 1 or args.warmup < 0 or args.repeats < 1:
         raise BenchError("--batch and --repeats must be at least 1 and --warmup at least 0")
+    if args.threads is not None and args.threads < 1:
+        raise BenchError(f"--threads must be at least 1, got {args.threads}")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     height, width = args.size
     options = ProfileOptions(
         height=height, width=width, device=args.device, qualities=tuple(args.quality), alphas=tuple(args.alpha),
         tasks=tuple(args.task), batch=args.batch, warmup=args.warmup, repeats=args.repeats,
-        latency=not args.no_latency, attention=args.attention, image=args.image,
+        latency=not args.no_latency, attention=args.attention, image=args.image, threads=args.threads,
     )
     checkpoints = {name: given.paths[0] for name, given in parse_checkpoint_options(args.checkpoint).items()}
     document = profile_codecs(args.codecs, options, checkpoints, args.run)

@@ -57,17 +57,39 @@ class PillowCodec(Codec):
         return self.default_points
 
     def encode(self, x: torch.Tensor, point: float) -> Bitstream:
-        x = as_batch(x)
-        height, width = x.shape[-2:]
-        buffer = io.BytesIO()
-        Image.fromarray(tensor_to_uint8(x), mode="RGB").save(buffer, self.pillow_format, **self.save_options(point))
-        data = buffer.getvalue()
-        return Bitstream(data, height, width, payload_bytes=len(data), header={"format": self.pillow_format})
+        return self.encode_array(tensor_to_uint8(as_batch(x)), point)
 
     def decode(self, bitstream: Bitstream, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
-        with Image.open(io.BytesIO(bitstream.data), formats=[self.pillow_format]) as image:
-            rgb = np.asarray(image.convert("RGB"))
-        return uint8_to_tensor(rgb)
+        return uint8_to_tensor(self.decode_to_array(bitstream))
+
+    def encode_array(self, rgb: np.ndarray, point: float) -> Bitstream:
+        """An (H, W, 3) uint8 image to the bytes of a file."""
+        return self.encode_native(self.to_native(rgb), point)
+
+    def decode_to_array(self, bitstream: Bitstream) -> np.ndarray:
+        """The file's bytes to an (H, W, 3) uint8 image."""
+        return self.from_native(self.decode_native(bitstream))
+
+    def to_native(self, rgb: np.ndarray) -> Image.Image:
+        """The library's input: a Pillow image of the 8-bit array."""
+        return Image.fromarray(rgb, mode="RGB")
+
+    def from_native(self, image: Image.Image) -> np.ndarray:
+        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+
+    def encode_native(self, image: Image.Image, point: float) -> Bitstream:
+        """The library's own encode of a Pillow image (what latency times)."""
+        buffer = io.BytesIO()
+        image.save(buffer, self.pillow_format, **self.save_options(point))
+        data = buffer.getvalue()
+        return Bitstream(data, image.height, image.width, payload_bytes=len(data),
+                         header={"format": self.pillow_format})
+
+    def decode_native(self, bitstream: Bitstream) -> Image.Image:
+        """The library's own decode of the bytes into a loaded Pillow image (what latency times)."""
+        image = Image.open(io.BytesIO(bitstream.data), formats=[self.pillow_format])
+        image.load()
+        return image
 
     def save_options(self, point: float) -> dict[str, Any]:
         """Keyword arguments of ``Image.save`` for one rate point."""

@@ -275,7 +275,8 @@ class BasicLayer(nn.Module):
             return x, []
         if self.per_task:
             predictor = self.score_predictor[task_idx][0]
-            ratio = decoder_main_ratio(q_task if q_task is not None else 1.0)
+            # without q_task the official predictor falls back to the encoder's formula of the quality
+            ratio = decoder_main_ratio(q_task) if q_task is not None else encoder_main_ratio(quality)
         else:
             predictor = self.score_predictor[0]
             ratio = encoder_main_ratio(quality)

@@ -32,8 +32,9 @@ TINYLIC_WEIGHTS_HINT = (
 
 class TinyLIC(TransformerLIC):
     """TinyLIC: M. Lu, Z. Ma, "High-Efficiency Lossy Image Coding Through Adaptive Neighborhood Information
-    Aggregation" (arXiv 2204.11448); reproduces ``compressai/models/tinylic.py`` of lumingzzz/TinyLIC (5eade88),
-    whose entropy model and coding order MPA inherits unchanged.
+    Aggregation" (arXiv 2204.11448); reproduces ``compressai/models/tinylic.py`` of lumingzzz/TinyLIC as of its
+    "fix a bug" commit a52cbea (unchanged up to b9081f7: slice 0's spatial contexts accumulated in ``forward``), whose
+    entropy model and coding order MPA inherits unchanged.
 
     One model per rate; no gains or layer scales. Its bundled neighborhood attention zero-pads inputs smaller
     than the kernel (right/bottom) and crops back, so inputs down to 64 px work.

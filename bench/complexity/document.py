@@ -1,4 +1,4 @@
-"""Profiles -> complexity.json (the schema :mod:`bench.report.complexity` reads) and the text table on stdout."""
+"""Profiles -> complexity.json (the schema of :mod:`bench.complexity.schema`) and the text table on stdout."""
 
 from __future__ import annotations
 
@@ -7,10 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
 from bench.complexity.macs import CONVENTIONS, DECODER_STAGES, DEFAULT_CONVENTION, ENCODER_STAGES
 from bench.complexity.profile import CodecProfile, ConfigResult, ProfileOptions
+from bench.complexity.schema import CLASSICAL, LEARNED, SCHEMA, models_from_document
 from bench.complexity.table4 import TABLE4_SIZE, Table4
 
+CLASSICAL_NOTE = ("Classical codecs: timed with {threads} torch thread(s) per process (bench profile's default for "
+                  "classical codecs; --threads N changes it), on the codec's own encode and decode of bytes; the "
+                  "float <-> uint8 conversion is outside the timed region (latency_ms.conversion).")
 WEIGHTS_NOTE = ("MACs do not depend on weights: MPA's predictors choose which tokens take each path, but the number "
                 "per path is int(T * ratio) with the ratio fixed by q and alpha.")
 
@@ -31,12 +37,13 @@ def _kmacs(macs, convention: str = DEFAULT_CONVENTION) -> float | None:
     return None if macs is None else macs.kmacs_per_pixel(convention)
 
 
-def config_row(profile: CodecProfile, config: ConfigResult) -> dict[str, Any]:
-    """One ``models`` entry of complexity.json for a profiled configuration."""
+def config_row(profile: CodecProfile, config: ConfigResult, device: str = "") -> dict[str, Any]:
+    """One ``models`` entry of complexity.json for a profiled configuration (``device``: where it was timed)."""
     suffix = config.title if len(profile.configs) > 1 or config.alpha is not None or config.quality else ""
     row: dict[str, Any] = {
         "name": f"{profile.label} ({suffix})" if suffix else profile.label,
         "codec": profile.codec,
+        "kind": CLASSICAL if profile.kind == "classical" else LEARNED,
         "variant": config.variant,
         "point": config.point,
         "params": profile.params.total if profile.params else None,
@@ -44,6 +51,8 @@ def config_row(profile: CodecProfile, config: ConfigResult) -> dict[str, Any]:
         "latency_ms": config.latency.as_dict() if config.latency else None,
         "paper": {},
     }
+    if config.latency is not None:
+        row.update(device=device, threads=config.threads)
     if config.macs is not None:
         row["kmacs_by_convention"] = config.macs.by_convention()
     return row
@@ -76,10 +85,15 @@ def _profile_entry(profile: CodecProfile) -> dict[str, Any]:
     }
 
 
+def _row_device(document: ComplexityDocument, config: ConfigResult) -> str:
+    from bench.complexity.latency import device_name
+
+    device = torch.device(document.options.device)
+    return document.device if device.type == "cuda" or config.threads is None else device_name(device, config.threads)
+
+
 def to_json(document: ComplexityDocument) -> dict[str, Any]:
     """The complexity.json document (schema ``mpa-bench/complexity/1`` with the profiler's extensions)."""
-    from bench.report.complexity import SCHEMA
-
     options = document.options
     models: list[dict[str, Any]] = []
     notes = [WEIGHTS_NOTE, *document.notes]
@@ -99,6 +113,7 @@ def to_json(document: ComplexityDocument) -> dict[str, Any]:
     if document.table4 is not None:
         table = document.table4
         models += table.rows
+        out["table4_related"] = table.related
         out["convention"] = {"name": DEFAULT_CONVENTION, "reproduces_paper": table.best_convention,
                              "sentence": table.sentence, "params_sentence": table.params_sentence,
                              "comparison": table.conventions}
@@ -106,7 +121,12 @@ def to_json(document: ComplexityDocument) -> dict[str, Any]:
                             "points": [point.as_dict() for point in table.sweep]}
         notes.append(sweep_summary(table))
     for profile in document.profiles:
-        models += [config_row(profile, config) for config in profile.configs]
+        models += [config_row(profile, config, _row_device(document, config)) for config in profile.configs]
+    threads = sorted({config.threads for p in document.profiles for config in p.configs if config.threads})
+    if any(p.kind == "classical" for p in document.profiles) and options.latency:
+        notes.append(CLASSICAL_NOTE.format(threads=options.threads_for("classical")))
+    out["threads"] = threads[0] if len(threads) == 1 else threads
+    out["workers"] = 1
     out["notes"] = notes
     out["models"] = models
     out["profiles"] = [_profile_entry(profile) for profile in document.profiles]
@@ -159,12 +179,14 @@ def _grid(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def format_text(document: ComplexityDocument) -> str:
     """The readable summary printed by ``bench profile``."""
-    from bench.report.complexity import models_from_document
-
     data = to_json(document)
     options = document.options
+    classical = options.latency and any(profile.kind == "classical" for profile in document.profiles)
+    threads = options.threads_for("classical")
     lines = [f"device: {document.device}; input {options.height}x{options.width}, batch {options.batch}; latency: "
-             + (f"median of {options.repeats} after {options.warmup} warm-up" if options.latency else "not measured")]
+             + (f"median of {options.repeats} after {options.warmup} warm-up" if options.latency else "not measured")
+             + (f"; classical codecs timed with {threads} torch thread{'s' if threads != 1 else ''}" if classical
+                else "")]
     lines.append(f"MACs: FlopCounterMode, convention '{DEFAULT_CONVENTION}' ({CONVENTIONS[DEFAULT_CONVENTION]})")
     headers = ["model", "#param", "paper", "Δ", "KMACs/px", "paper", "Δ", "latency ms (enc / dec)", "paper"]
     rows = []

@@ -4,8 +4,10 @@ Every interval is ``time.perf_counter`` around work bracketed by ``torch.cuda.sy
 After ``warmup`` untimed runs, ``repeats`` runs are timed and the median of each quantity is reported (the median
 of the parts need not add up to the median of the total).
 
-- **Batch 1** goes through the codec itself (:meth:`Codec.encode`, :meth:`Codec.decode_variants`): the times are
-  end to end (padding, container, cropping included) and the split is the one the codec records in
+- **Batch 1** goes through the codec itself (:func:`bench.timing.timed_encode`, :func:`bench.timing.timed_decode`):
+  the codec's own encode and decode of bytes (padding, container, cropping included; for classical codecs the
+  conversion between float tensors and 8-bit arrays is outside the timed region and reported as ``conversion``),
+  and the split is the one the codec records in
   ``Bitstream.timings`` (learned codecs: ``network`` = analysis transform, ``entropy`` = hyper-transforms, context
   model and rANS coding) and ``Decoded.timings`` (``entropy`` = entropy decoding with its networks, ``synthesis``).
   CompressAI zoo codecs record one ``total``; classical codecs none.
@@ -25,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from bench.codecs.learned import pad_center
-from bench.timing import Stopwatch, synchronize, timed
+from bench.timing import NativeCodec, Stopwatch, synchronize, timed, timed_decode, timed_encode
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Latency:
         encode_parts, decode_parts: per image, as the codec splits them (may be empty).
         batch: images per timed call; ``encode_batch``/``decode_batch`` are the per-call medians.
         warmup, repeats: untimed and timed runs.
+        conversion: medians of the float <-> uint8 conversions outside the timed region (``encode``, ``decode``).
     """
 
     encode: float
@@ -46,6 +49,7 @@ class Latency:
     batch: int = 1
     warmup: int = 0
     repeats: int = 1
+    conversion: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Milliseconds, in the complexity.json layout."""
@@ -61,6 +65,7 @@ class Latency:
             "decode_batch": self.decode * self.batch * ms,
             "warmup": self.warmup,
             "repeats": self.repeats,
+            "conversion": {k: v * ms for k, v in self.conversion.items()},
         }
 
 
@@ -107,20 +112,28 @@ def time_codec(codec, image: torch.Tensor, point: float, variants: Sequence[str]
     device = torch.device(getattr(codec, "device", "cpu"))
     samples = _Samples()
     for run in range(warmup + repeats):
-        bitstream, seconds = timed(device, codec.encode, image, point)
-        decoded = {}
+        bitstream, seconds, convert = timed_encode(codec, image, point, device)
         for variant in variants:
-            decoded[variant], decode_seconds = timed(
-                device, lambda v=variant: next(iter(codec.decode_variants(bitstream, [v]))))
+            if isinstance(codec, NativeCodec):
+                decoded = next(iter(timed_decode(codec, bitstream, [variant], device)))
+                decode_seconds = decoded.seconds
+            else:  # the whole standalone decode of one variant, CUDA synchronised
+                decoded, decode_seconds = timed(device, lambda v=variant: next(iter(codec.decode_variants(bitstream,
+                                                                                                          [v]))))
             if run >= warmup:
+                timings = dict(decoded.timings)
                 samples.add(f"decode:{variant}", decode_seconds)
-                samples.add_parts(f"decode:{variant}", dict(decoded[variant].timings))
+                samples.add(f"convert:decode:{variant}", timings.pop("convert", 0.0))
+                samples.add_parts(f"decode:{variant}", timings)
         if run >= warmup:
             samples.add("encode", seconds)
+            samples.add("convert:encode", convert)
             samples.add_parts("encode", dict(bitstream.timings))
     return {
         variant: Latency(samples.median("encode"), samples.median(f"decode:{variant}"), samples.parts("encode"),
-                         samples.parts(f"decode:{variant}"), 1, warmup, repeats)
+                         samples.parts(f"decode:{variant}"), 1, warmup, repeats,
+                         {"encode": samples.median("convert:encode"),
+                          "decode": samples.median(f"convert:decode:{variant}")})
         for variant in variants
     }
 
@@ -188,11 +201,12 @@ def _batched(samples: _Samples, names: Sequence[str], batch: int, warmup: int, r
     }
 
 
-def device_name(device: torch.device) -> str:
-    """``NVIDIA H100 80GB HBM3 (cuda:0)`` or the CPU model with the thread count."""
+def device_name(device: torch.device, threads: int | None = None) -> str:
+    """``NVIDIA H100 80GB HBM3 (cuda:0)`` or the CPU model with the torch thread count (default: the current)."""
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"{torch.cuda.get_device_name(index)} (cuda:{index})"
     from bench.engine.environment import describe_environment
 
-    return f"{describe_environment({})['machine']['cpu']} (cpu, {torch.get_num_threads()} torch threads)"
+    threads = torch.get_num_threads() if threads is None else threads
+    return f"{describe_environment({})['machine']['cpu']} (cpu, {threads} torch thread{'s' if threads != 1 else ''})"

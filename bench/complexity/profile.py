@@ -13,6 +13,9 @@ from bench.complexity.macs import MacCount, count_macs
 from bench.complexity.params import ParameterCount, count_parameters
 from bench.complexity.subjects import Subject
 from bench.schema import DEFAULT_VARIANT
+from bench.timing import torch_threads
+
+CLASSICAL_THREADS = 1  # classical codecs are timed one thread per process by default
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class ProfileOptions:
         warmup, repeats: untimed runs, then timed runs whose median is reported.
         latency: False measures parameters and MACs only.
         image: latency input (default: an embedded sample photograph, centre-cropped or tiled to the size).
+        threads: torch CPU threads while timing (None: one for classical codecs, as ``compressai.utils.bench``
+            runs them, and torch's default for learned codecs).
     """
 
     height: int = 256
@@ -40,6 +45,13 @@ class ProfileOptions:
     latency: bool = True
     attention: str = "auto"
     image: Path | None = None
+    threads: int | None = None
+
+    def threads_for(self, kind: str) -> int | None:
+        """Torch threads to time a codec of this kind with (None: leave torch's setting)."""
+        if self.threads is not None:
+            return self.threads
+        return CLASSICAL_THREADS if kind == "classical" else None
 
 
 @dataclass
@@ -54,6 +66,7 @@ class ConfigResult:
     task: str | None = None
     macs: MacCount | None = None
     latency: Latency | None = None
+    threads: int | None = None
 
     @property
     def title(self) -> str:
@@ -146,20 +159,23 @@ def _time(subject: Subject, configs: list[ConfigResult], options: ProfileOptions
     if subject.codec is None:
         raise ValueError(f"{subject.label}: built without a codec; cannot time it")
     batched = options.batch > 1 and subject.kind != "classical"
-    for point in dict.fromkeys(config.point for config in configs):
-        group = [config for config in configs if config.point == point]
-        if not batched:
-            timings = time_codec(subject.codec, image, point, [c.variant for c in group], options.warmup,
-                                 options.repeats)
-        elif subject.kind == "compressai":
-            timings = time_compressai_model(subject.model, image, options.batch, subject.codec.device,
-                                            subject.pad_multiple, options.warmup, options.repeats)
-        else:
-            from bench.codecs.mpa import TASKS
+    with torch_threads(options.threads_for(subject.kind)):
+        threads = torch.get_num_threads()
+        for point in dict.fromkeys(config.point for config in configs):
+            group = [config for config in configs if config.point == point]
+            if not batched:
+                timings = time_codec(subject.codec, image, point, [c.variant for c in group], options.warmup,
+                                     options.repeats)
+            elif subject.kind == "compressai":
+                timings = time_compressai_model(subject.model, image, options.batch, subject.codec.device,
+                                                subject.pad_multiple, options.warmup, options.repeats)
+            else:
+                from bench.codecs.mpa import TASKS
 
-            decoders = [(c.variant, c.q_task, TASKS.index(c.task) if c.task else 0) for c in group]
-            timings = time_transformer_model(subject.model, image, options.batch, group[0].quality, decoders,
-                                             subject.codec.device, subject.pad_multiple, options.warmup,
-                                             options.repeats)
-        for config in group:
-            config.latency = timings[config.variant]
+                decoders = [(c.variant, c.q_task, TASKS.index(c.task) if c.task else 0) for c in group]
+                timings = time_transformer_model(subject.model, image, options.batch, group[0].quality, decoders,
+                                                 subject.codec.device, subject.pad_multiple, options.warmup,
+                                                 options.repeats)
+            for config in group:
+                config.latency = timings[config.variant]
+                config.threads = threads

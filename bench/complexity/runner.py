@@ -11,7 +11,7 @@ import torch
 from bench.complexity.document import ComplexityDocument
 from bench.complexity.latency import device_name
 from bench.complexity.profile import CodecProfile, ProfileOptions, latency_image, profile_codec
-from bench.complexity.subjects import build_subject, meta_transformer
+from bench.complexity.subjects import build_subject, kind_of, meta_transformer
 from bench.complexity.table4 import Table4, build_table4
 from bench.errors import BenchError
 
@@ -38,8 +38,9 @@ def codecs_of_run(run_dir: Path) -> list[tuple[str, str, dict]]:
 def select_entries(codec_names: Sequence[str], run_dir: Path | None) -> list[tuple[str, str, dict]]:
     """What to profile, checked before anything runs: names are registry names or, with a run, its labels.
 
-    Without names: the run's codecs, one per registry codec (the first label wins: MPA's task variants share one
-    architecture), else :data:`DEFAULT_CODECS`.
+    Without names: every label of the run with its options (``jpeg`` and ``jpeg-444`` are two codecs), except that
+    labels of one learned codec with one checkpoint are profiled once (MPA's task variants share one architecture);
+    without a run, :data:`DEFAULT_CODECS`.
     """
     from bench.codecs import codecs
 
@@ -47,9 +48,10 @@ def select_entries(codec_names: Sequence[str], run_dir: Path | None) -> list[tup
     if not codec_names:
         if not run_entries:
             return [(name, name, {}) for name in DEFAULT_CODECS]
-        first: dict[str, tuple[str, str, dict]] = {}
-        for entry in run_entries:
-            first.setdefault(entry[0], entry)
+        first: dict[tuple, tuple[str, str, dict]] = {}
+        for codec, label, options in run_entries:
+            same_model = (codec, str(options.get("checkpoint")))
+            first.setdefault(same_model if kind_of(codec) != "classical" else (codec, label), (codec, label, options))
         return list(first.values())
     by_label = {label: (codec, label, options) for codec, label, options in run_entries}
     entries = []

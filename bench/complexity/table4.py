@@ -8,12 +8,13 @@ g_a(8) + g_a(q) - g_s(0, mse) + g_s(a, t)``, every term counted by FlopCounterMo
 checks the combination against full forwards).
 
 The rows and the sentences are computed from the measured counts; only the paper's numbers are typed in (they are
-the poster's, in :data:`bench.report.complexity.POSTER_TABLE4`).
+the poster's, in :data:`bench.complexity.schema.POSTER_TABLE4`). The rows are the poster's: TinyLIC, the three "+" rows
+(changes) and MPA; the sentences say how the poster's TinyLIC and MPA parameter counts map onto the architecture.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 from unittest import mock
 
@@ -22,6 +23,7 @@ import torch.nn as nn
 
 from bench.complexity.macs import CONVENTIONS, DEFAULT_CONVENTION, LINEAR_CONV, WITH_NORM_ACT, MacCount, count_macs
 from bench.complexity.params import ParameterCount, count_parameters
+from bench.complexity.schema import LEARNED, POSTER_TABLE4, parse_published
 
 TABLE4_SIZE = (256, 256)
 SWEEP_QUALITIES = tuple(float(q) for q in range(1, 9))
@@ -104,7 +106,12 @@ def _span(values: Sequence[float]) -> list[float]:
 
 @dataclass
 class Table4:
-    """Measured Table 4 rows (complexity.json ``models`` entries), the sweep and the sentences."""
+    """Measured Table 4 rows (complexity.json ``models`` entries), the sweep and the sentences.
+
+    Attributes:
+        related: measurements the sentences rely on that are no row of the poster's table (MPA's main path, MPA with
+            every path); complexity.json keeps them under ``table4_related``.
+    """
 
     rows: list[dict[str, Any]]
     sweep: list[SweepPoint]
@@ -112,6 +119,7 @@ class Table4:
     params_sentence: str
     best_convention: str
     conventions: dict[str, dict[str, Any]]
+    related: list[dict[str, Any]] = field(default_factory=list)
 
 
 def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint] | None = None,
@@ -122,8 +130,6 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
         latency: optional measured ``latency_ms`` entries (complexity.json layout) for ``"TinyLIC"`` and
             ``"MPA"`` (a dict, or for MPA a list of dicts: the row then shows the range).
     """
-    from bench.report.complexity import POSTER_TABLE4, parse_published
-
     latency = latency or {}
     height, width = TABLE4_SIZE
     sweep = list(sweep) if sweep is not None else mpa_sweep(mpa, height, width)
@@ -156,11 +162,6 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
         {"name": "TinyLIC", "codec": "tinylic", "params": tiny_params.total, "kmacs_per_pixel": tiny.kmacs_per_pixel(),
          "latency_ms": latency.get("TinyLIC"), "kmacs_by_convention": tiny.by_convention(),
          "note": "official fixed-rate TinyLIC architecture (no gains, no layer scales)"},
-        {"name": "TinyLIC (MPA main path)", "codec": "mpa", "params": mpa_params.main,
-         "kmacs_per_pixel": main_path_kmacs, "latency_ms": None,
-         "paper": {"params": POSTER_TABLE4["TinyLIC"]["params"],
-                   "kmacs_per_pixel": POSTER_TABLE4["TinyLIC"]["kmacs_per_pixel"]},
-         "note": "MPA without side paths and predictors: TinyLIC plus the variable-rate gains and layer scales"},
         {"name": "+ MLPs", "codec": "mpa", "relative": True, "params": min(side_sets),
          "kmacs_per_pixel": min(mlp_deltas.values()), "latency_ms": None,
          "range": {"params": _span(side_sets), "kmacs_per_pixel": _span(list(mlp_deltas.values()))},
@@ -182,8 +183,14 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
          "kmacs_by_convention": by_convention(q_counts),
          "note": "#Param.: main path + one side-path set with its predictors; KMACs: q = 1..8 at alpha 0 "
                  "(decoder main path, the official forward's default q_task = 1)"},
-        {"name": "MPA (all paths)", "codec": "mpa", "params": mpa_params.total, "kmacs_per_pixel": min(full_range),
-         "latency_ms": None, "range": {"kmacs_per_pixel": _span(full_range)}, "paper": {},
+    ]
+    for row in rows:
+        row.update(kind=LEARNED, table4=True)
+    related = [
+        {"name": "TinyLIC (MPA main path)", "params": mpa_params.main, "kmacs_per_pixel": main_path_kmacs,
+         "note": "MPA without side paths and predictors: TinyLIC plus the variable-rate gains and layer scales; the "
+                 "poster's TinyLIC #Param. is this count"},
+        {"name": "MPA (all paths)", "params": mpa_params.total, "kmacs_per_pixel": _span(full_range),
          "kmacs_by_convention": by_convention([p.macs for p in sweep]),
          "note": "every side path and predictor of the released model; KMACs over q = 1..8, alpha = 0..1, "
                  "every task"},
@@ -192,7 +199,7 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
     best = min(conventions, key=lambda name: conventions[name]["mean_abs_relative_difference"])
     sentence = _convention_sentence(conventions, best)
     params_sentence = _params_sentence(mpa_params, tiny_params, one_path, parse_published)
-    return Table4(rows, sweep, sentence, params_sentence, best, conventions)
+    return Table4(rows, sweep, sentence, params_sentence, best, conventions, related)
 
 
 def _first(value: Any) -> Any:
@@ -213,8 +220,6 @@ def _relative(measured: float, paper: float) -> float:
 
 
 def _compare_conventions(tiny: MacCount, q_counts: Sequence[MacCount], parse_published) -> dict[str, dict]:
-    from bench.report.complexity import POSTER_TABLE4
-
     paper_tiny = parse_published(POSTER_TABLE4["TinyLIC"]["kmacs_per_pixel"])[0]
     paper_low, paper_high = parse_published(POSTER_TABLE4["MPA"]["kmacs_per_pixel"])
     out = {}
@@ -233,8 +238,6 @@ def _percent(value: float) -> str:
 
 
 def _convention_sentence(conventions: dict[str, dict], best: str) -> str:
-    from bench.report.complexity import POSTER_TABLE4
-
     described = {LINEAR_CONV: "convolutions and matrix products only (no attention, norms or activations)",
                  DEFAULT_CONVENTION: "convolutions, matrix products and neighborhood attention (QK and AV), without "
                                      "norms and activations",
@@ -257,8 +260,6 @@ def _convention_sentence(conventions: dict[str, dict], best: str) -> str:
 
 
 def _params_sentence(mpa: ParameterCount, tiny: ParameterCount, one_path: Sequence[int], parse_published) -> str:
-    from bench.report.complexity import POSTER_TABLE4
-
     paper_tiny = parse_published(POSTER_TABLE4["TinyLIC"]["params"])[0]
     paper_low, paper_high = parse_published(POSTER_TABLE4["MPA"]["params"])
     low, high = min(one_path), max(one_path)

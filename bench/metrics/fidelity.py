@@ -1,7 +1,8 @@
-"""Fidelity metrics: PSNR (8-bit and float modes) and MS-SSIM on RGB, peak / data range 1.0.
+"""Fidelity metrics: PSNR and MS-SSIM on RGB, peak / data range 1.0, each in two forms (:mod:`bench.metrics.forms`).
 
-The 8-bit mode rounds the reconstruction to the grid a decoder writes (CompressAI's convention); the float mode
-compares the clamped float reconstruction as the official MPA evaluation does.
+The 8-bit form rounds the reconstruction to the grid a decoder writes (CompressAI's convention for its own runs);
+the float form compares the clamped float reconstruction, as the official MPA and TinyLIC evaluations and the
+published CompressAI learned-codec curves do. For a codec whose decoder writes 8-bit images the two are equal.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from pytorch_msssim import ms_ssim
 
 from bench.errors import NotApplicable
+from bench.metrics import forms
 from bench.metrics.base import Metric, MetricSpec
 from bench.schema import KEY_MS_SSIM, KEY_MS_SSIM_DB, KEY_PSNR, Sample
 from bench.tensors import quantize_8bit
@@ -53,7 +55,7 @@ class PSNR(Metric):
 class PSNRFloat(Metric):
     """PSNR of the clamped float reconstruction (the official MPA evaluation's numbers)."""
 
-    spec = MetricSpec("psnr-float", "PSNR (float)", "dB", higher_is_better=True)
+    spec = MetricSpec(forms.KEY_PSNR_FLOAT, "PSNR (float)", "dB", higher_is_better=True)
 
     def compute(self, reference: torch.Tensor, reconstruction: torch.Tensor, sample: Sample) -> float:
         return psnr(reference, reconstruction.clamp(0.0, 1.0))
@@ -68,5 +70,15 @@ class MSSSIM(Metric):
         return ms_ssim_rgb(reference, quantize_8bit(reconstruction))
 
 
+class MSSSIMFloat(Metric):
+    """MS-SSIM of the clamped float reconstruction, data range 1.0 (the official MPA and TinyLIC numbers)."""
+
+    spec = MetricSpec(forms.KEY_MS_SSIM_FLOAT, "MS-SSIM (float)", "", higher_is_better=True)
+
+    def compute(self, reference: torch.Tensor, reconstruction: torch.Tensor, sample: Sample) -> float:
+        return ms_ssim_rgb(reference, reconstruction.clamp(0.0, 1.0))
+
+
 # Curves derived from a dataset value: MS-SSIM in dB is taken of the dataset mean, as CompressAI plots it.
 MS_SSIM_DB_SPEC = MetricSpec(KEY_MS_SSIM_DB, "MS-SSIM", "dB", higher_is_better=True)
+MS_SSIM_DB_FLOAT_SPEC = MetricSpec(forms.KEY_MS_SSIM_DB_FLOAT, "MS-SSIM (float)", "dB", higher_is_better=True)

@@ -5,8 +5,10 @@ All backbones load from the verified weights cache (:mod:`bench.weights`); a met
 
 Conventions:
 
-- The reconstruction is scored as a decoder writes it (rounded to 8 bits, :func:`bench.tensors.quantize_8bit`),
-  against the 8-bit reference, at full resolution (no resizing).
+- Each metric has two forms (:mod:`bench.metrics.forms`): the 8-bit form (``lpips-alex``) scores the
+  reconstruction as a decoder writes it (rounded to 8 bits, :func:`bench.tensors.quantize_8bit`); the float form
+  (``lpips-alex-float``) scores the clamped float reconstruction, as the official MPA evaluation does. Both compare
+  with the 8-bit reference at full resolution (no resizing).
 - LPIPS v0.1 with inputs in [0, 1] (``normalize=True``), as the official MPA evaluation calls it.
 - DISTS (Ding et al., "Image Quality Assessment: Unifying Structure and Texture Similarity", TPAMI 2020): VGG16
   whose max-pooling layers are replaced by Hann-window L2 pooling; per-channel structure and texture similarities
@@ -31,6 +33,7 @@ from torch import nn
 from bench import weights
 from bench.download import sha256_of_file
 from bench.errors import MetricUnavailable, NotApplicable
+from bench.metrics import forms
 from bench.metrics.base import Metric, MetricSpec, PerImage
 from bench.schema import Sample
 from bench.tensors import as_batch, quantize_8bit
@@ -89,7 +92,13 @@ def _check_pair(reference: torch.Tensor, reconstruction: torch.Tensor, key: str)
 
 
 class _PairwiseNetworkMetric(Metric):
-    """A network comparing reference and reconstruction; batches decoder variants."""
+    """A network comparing reference and reconstruction; batches decoder variants.
+
+    Attributes:
+        reconstruction: the form scored (``8-bit`` or ``float``, :mod:`bench.metrics.forms`).
+    """
+
+    reconstruction: ClassVar[str] = forms.EIGHT_BIT
 
     holds_network = True
 
@@ -97,6 +106,10 @@ class _PairwiseNetworkMetric(Metric):
         self.device = torch.device(device) if device is not None else default_device()
         self.batch_size = batch_size
         self.network = self._build().eval().requires_grad_(False).to(self.device)
+
+    def _prepare(self, reconstruction: torch.Tensor) -> torch.Tensor:
+        x = as_batch(reconstruction).float()
+        return quantize_8bit(x) if self.reconstruction == forms.EIGHT_BIT else x.clamp(0.0, 1.0)
 
     def _build(self) -> nn.Module:
         raise NotImplementedError
@@ -118,7 +131,7 @@ class _PairwiseNetworkMetric(Metric):
         reference = reference.to(self.device)
         with torch.inference_mode():
             for chunk in _batches(list(reconstructions), self.batch_size):
-                batch = torch.cat([quantize_8bit(as_batch(r).float()) for r in chunk]).to(self.device)
+                batch = torch.cat([self._prepare(r) for r in chunk]).to(self.device)
                 values = self._score(reference.expand(len(chunk), -1, -1, -1), batch)
                 scores.extend(float(v) for v in values.reshape(-1).double().cpu())
         return scores
@@ -150,7 +163,7 @@ class _LPIPS(_PairwiseNetworkMetric):
 
     def config(self) -> dict[str, Any]:
         return {"net": self.net, "backbone_sha256": weights.card(self.weights_name).sha256,
-                "calibration_sha256": LPIPS_LINEAR_SHA256[self.net], "input": "8-bit"}
+                "calibration_sha256": LPIPS_LINEAR_SHA256[self.net], "input": self.reconstruction}
 
     def versions(self) -> dict[str, str]:
         return {"lpips": version("lpips")}
@@ -167,12 +180,26 @@ class LPIPSAlex(_LPIPS):
     weights_name = "alexnet"
 
 
+class LPIPSAlexFloat(LPIPSAlex):
+    """LPIPS-Alex of the clamped float reconstruction (the official MPA evaluation's ``lpips``)."""
+
+    spec = MetricSpec("lpips-alex-float", "LPIPS (AlexNet, float)", "", higher_is_better=False)
+    reconstruction = forms.FLOAT
+
+
 class LPIPSVGG(_LPIPS):
     """LPIPS v0.1 on the VGG16 trunk."""
 
     spec = MetricSpec("lpips-vgg", "LPIPS (VGG)", "", higher_is_better=False)
     net = "vgg"
     weights_name = "vgg16"
+
+
+class LPIPSVGGFloat(LPIPSVGG):
+    """LPIPS-VGG of the clamped float reconstruction."""
+
+    spec = MetricSpec("lpips-vgg-float", "LPIPS (VGG, float)", "", higher_is_better=False)
+    reconstruction = forms.FLOAT
 
 
 def vgg16_features() -> nn.Sequential:
@@ -277,7 +304,13 @@ class DISTS(_PairwiseNetworkMetric):
 
     def config(self) -> dict[str, Any]:
         return {"backbone_sha256": weights.card("vgg16").sha256, "calibration_sha256": weights.card("dists").sha256,
-                "input": "8-bit"}
+                "input": self.reconstruction}
 
     def provenance(self) -> dict[str, Any]:
         return {"network": "dists-vgg16", "weights": [weights.identity("vgg16"), weights.identity("dists")]}
+
+class DISTSFloat(DISTS):
+    """DISTS of the clamped float reconstruction."""
+
+    spec = MetricSpec("dists-float", "DISTS (float)", "", higher_is_better=False)
+    reconstruction = forms.FLOAT

@@ -9,7 +9,9 @@ Layout of ``<out>/`` (default ``runs/<run-id>/report/``)::
     figures/visual_<dataset>_<image>.*           visual comparison strip
     figures/complexity.*                         Table 4 (when a complexity.json exists)
     tables/bd-rate_<dataset>.{md,tex,csv}        BD-rates against the anchor, every metric
-    tables/complexity.{md,tex,csv}               Table 4
+    tables/complexity.{md,tex,csv}               Table 4 (learned models)
+    tables/latency_classical.{md,tex,csv}        latency of the classical codecs
+    tables/complexity_mpa_sweep_<task>.*         MPA's KMACs per pixel over q and alpha, per decoder task
 """
 
 from __future__ import annotations
@@ -23,19 +25,29 @@ from typing import Sequence
 
 import pandas as pd
 
-from bench.report import html
-from bench.report.alpha import alpha_transitions
-from bench.report.complexity import (
+from bench.atomic import write_text_atomic
+from bench.complexity.schema import (
     PROFILE_HINT,
     ModelComplexity,
-    complexity_frame,
-    complexity_sweep_table,
-    complexity_table,
     find_complexity_files,
     read_complexity,
     read_complexity_sweep,
 )
-from bench.atomic import write_text_atomic
+from bench.errors import BenchError
+from bench.metrics.forms import Form
+from bench.metrics.semantics import families_present, report_metrics
+from bench.report import html
+from bench.report.alpha import alpha_transitions
+from bench.report.bdtable import bd_table, bd_to_table, check_anchor, find_series
+from bench.report.compare import images_sentence, images_subtitle
+from bench.report.complexity import (
+    classical_latency_table,
+    classical_models,
+    complexity_frame,
+    complexity_sweep_tables,
+    complexity_table,
+    table4_models,
+)
 from bench.report.plots import (
     FORMATS,
     alpha_figure,
@@ -43,20 +55,12 @@ from bench.report.plots import (
     figure_with_style,
     rate_quality_figure,
     save_figure,
-    strip_dpi,
     strip_figure,
 )
-from bench.report.rundata import RunData, load_run
-from bench.report.series import (
-    Series,
-    families_present,
-    file_slug,
-    published_series,
-    report_metrics,
-    run_series,
-)
-from bench.report.tables import Table, bd_table, bd_to_table, check_anchor, to_csv, to_html, to_latex, to_markdown
+from bench.report.series import Series, file_slug, published_series, run_series
+from bench.report.tables import Table, to_csv, to_html, to_latex, to_markdown
 from bench.report.visual import DEFAULT_CROP, StripUnavailable, visual_strip
+from bench.rundata import RunData, load_run
 
 INDEX = "index.html"
 MANIFEST = "report.json"
@@ -69,15 +73,21 @@ class ReportOptions:
     Attributes:
         anchor: BD-rate anchor (a published key such as ``compressai/kodak/vtm``, or a run curve name); default
             per dataset and metric: published VTM, else the run's jpeg.
-        published: globs of published curve keys to overlay (``*/vtm``); None overlays all of the dataset, an
-            empty list none.
+        published: published curves to overlay: None the curated default set
+            (:func:`bench.report.series.default_published`), ``("all",)`` every one, ``()`` none, else keys, file
+            stems or names (globs allowed).
+        form: a forced comparison form for the run curves (None: each comparison in the published curve's form).
+        xlim: x range of the rate figures (default: from 0 to just past the run's largest rate).
         formats: figure formats besides the CSV of the plotted values.
         complexity: complexity.json files besides those in the run directory.
         visual: draw the visual comparison strip (decodes stored bitstreams again).
+        crop: side of the strip's centre crop in pixels (at least 1).
     """
 
     anchor: str | None = None
     published: tuple[str, ...] | None = None
+    form: Form | None = None
+    xlim: tuple[float, float] | None = None
     formats: tuple[str, ...] = FORMATS
     complexity: tuple[Path, ...] = ()
     visual: bool = True
@@ -86,6 +96,14 @@ class ReportOptions:
     visual_bpp: float | None = None
     crop: int = DEFAULT_CROP
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.crop < 1:
+            raise BenchError(f"--crop must be a positive number of pixels, got {self.crop}")
+        if self.visual_bpp is not None and not self.visual_bpp > 0:
+            raise BenchError(f"--visual-bpp must be a positive rate, got {self.visual_bpp}")
+        if self.xlim is not None and not 0 <= self.xlim[0] < self.xlim[1]:
+            raise BenchError(f"--xlim must be LOW,HIGH with 0 <= LOW < HIGH, got {self.xlim}")
 
 
 @dataclass
@@ -138,26 +156,34 @@ class _Builder:
 
     def curves(self) -> None:
         by_dataset: dict[str, list[Series]] = {}
-        for item in run_series(self.run.curves):
+        images = {dataset: self.run.image_set(dataset) for dataset in dict.fromkeys(self.run.curves["dataset"])}
+        for item in run_series(self.run.curves, images):
             by_dataset.setdefault(item.dataset, []).append(item)
+        codecs = list(dict.fromkeys(info["codec"] for info in self.run.codec_versions().values()))
         if self.options.anchor:
-            everything = [s for dataset, run in by_dataset.items() for s in [*run, *published_series(dataset)]]
+            everything = [s for dataset, run in by_dataset.items() for s in [*run, *published_series(dataset, ["all"])]]
             check_anchor(self.options.anchor, everything)
         for dataset, run in by_dataset.items():
-            published = published_series(dataset, self.options.published)
+            published = published_series(dataset, self.options.published, codecs)
+            anchor = find_series(self.options.anchor or "", published_series(dataset, ["all"]))
+            if anchor is not None and anchor.key not in {item.key for item in published}:
+                published.append(anchor)  # the BD anchor is always drawn
             keys = report_metrics([c for item in run for c in item.points.columns if item.has(c)])
             for family, members in families_present(keys):
-                shown = [*run, *[p for p in published if any(p.has(k) for k in members)]]
                 title = f"{family.title} on {dataset}"
-                figure, data = figure_with_style(rate_quality_figure, shown, members, title)
+                subtitle = images_subtitle(run, [p for p in published if any(p.has(m) for m in members)])
+                figure, data, sentences = figure_with_style(rate_quality_figure, run, published, members,
+                                                            title + (f"\n{subtitle}" if subtitle else ""),
+                                                            self.options.form, self.options.xlim)
                 labels = list(dict.fromkeys(data["series"]))
-                self.figure(family.key, title, f"{family.key}_{file_slug(dataset)}", figure, data, labels,
-                            "Dashed: published curves (results/published), source in the legend.")
+                caption = " ".join([images_sentence(run, [p for p in published if p.label in labels]), *sentences,
+                                    "Dashed: published curves (results/published), source in the legend."])
+                self.figure(family.key, title, f"{family.key}_{file_slug(dataset)}", figure, data, labels, caption)
             self.bd(dataset, run, keys)
 
     def bd(self, dataset: str, run: list[Series], keys: list[str]) -> None:
-        anchors = published_series(dataset)  # the anchor may be a published curve that is not overlaid
-        table = bd_to_table(bd_table(run, anchors, keys, self.options.anchor))
+        anchors = published_series(dataset, ["all"])  # the anchor may be a published curve that is not overlaid
+        table = bd_to_table(bd_table(run, anchors, keys, self.options.anchor, self.options.form))
         files = write_table(table, self.tables_dir / f"bd-rate_{file_slug(dataset)}")
         self.report.tables.append(TableEntry("bd-rate", table.title, files, table))
 
@@ -183,14 +209,14 @@ class _Builder:
             return
         titles = [p.title for p in strip.panels]
         figure = figure_with_style(strip_figure, titles, [p.caption for p in strip.panels],
-                                   [p.image for p in strip.panels], f"{strip.dataset}/{strip.image_id}")
+                                   [p.image for p in strip.panels], strip.title)
         data = pd.DataFrame([{"panel": p.title, "codec": p.codec, "variant": p.variant, "point": p.point,
                               "bpp": p.bpp, "psnr": p.psnr} for p in strip.panels])
-        # Photographs: no SVG (it would only wrap the pixels), and one image pixel per output pixel.
+        # Photographs: no SVG (it would only wrap the pixels); one image pixel per PNG pixel (the figure's own dpi).
         formats = tuple(fmt for fmt in self.options.formats if fmt != "svg") or ("png",)
         self.figure("visual", f"Visual comparison, {strip.dataset}/{strip.image_id}",
                     f"visual_{file_slug(strip.dataset)}_{file_slug(strip.image_id)}", figure, data, titles,
-                    " ".join(strip.notes), formats=formats, dpi=strip_dpi(strip.panels[0].image))
+                    " ".join(strip.notes), formats=formats, dpi=figure.dpi)
 
     def read_complexity(self) -> list[ModelComplexity]:
         """Reads (and so validates) the complexity files before anything is drawn."""
@@ -202,22 +228,32 @@ class _Builder:
             self.report.notes.append(f"No Table 4 (complexity): no complexity*.json in {self.run.run_dir}; "
                                      f"{PROFILE_HINT}.")
             return
-        table = complexity_table(models)
-        written = write_table(table, self.tables_dir / "complexity")
-        self.report.tables.append(TableEntry("complexity", table.title, written, table))
-        figure, data = figure_with_style(complexity_figure, complexity_frame(models), "Complexity (Table 4)")
-        self.figure("complexity", "Complexity (Table 4)", "complexity", figure, data, [m.name for m in models])
+        tables: list[tuple[Table, str]] = []
+        if table4_models(models):
+            tables.append((complexity_table(models), "complexity"))
+            learned = table4_models(models)
+            title = "Complexity of the learned models (the MPA poster's Table 4)"
+            figure, data = figure_with_style(complexity_figure, complexity_frame(learned), title)
+            self.figure("complexity", title, "complexity", figure, data,
+                        [m.name for m in learned if not m.relative],
+                        "'+' rows of Table 4 are changes and have no bar; the poster's latency (a GPU) is drawn only "
+                        "beside latency measured on a GPU.")
+        if classical_models(models):
+            tables.append((classical_latency_table(models), "latency_classical"))
         files = find_complexity_files(self.run.run_dir, self.options.complexity)
         sweep_points = [point for path in files for point in read_complexity_sweep(path)]
-        if sweep_points:
-            sweep = complexity_sweep_table(sweep_points)
-            written = write_table(sweep, self.tables_dir / "complexity_mpa_sweep")
-            self.report.tables.append(TableEntry("complexity", sweep.title, written, sweep))
+        for sweep in complexity_sweep_tables(sweep_points):
+            task = str(sweep.frame["task"].iloc[0])
+            tables.append((sweep, f"complexity_mpa_sweep_{file_slug(task)}"))
+        for table, stem in tables:
+            written = write_table(table, self.tables_dir / stem)
+            self.report.tables.append(TableEntry("complexity", table.title, written, table))
 
     def index(self) -> None:
         report, base = self.report, self.out_dir
         sections = [("metadata", "Run", html.metadata_html(self.run.run_id, self.run.run_dir, self.run.suite_dict,
-                                                           self.run.environment, self.run.codec_versions()))]
+                                                           self.run.environment, self.run.codec_versions(),
+                                                           self.run.describe_datasets()))]
         headings = {"rate-distortion": "Rate-distortion", "rate-perception": "Rate-perception",
                     "rate-task": "Rate-task", "rate-quality": "Other metrics", "alpha": "MPA alpha transition",
                     "visual": "Visual comparison", "bd-rate": "BD-rate", "complexity": "Complexity (Table 4)"}
@@ -244,9 +280,9 @@ class _Builder:
             "run_id": self.run.run_id,
             "run_dir": str(self.run.run_dir),
             "options": {k: (list(map(str, v)) if isinstance(v, tuple) else v) for k, v in asdict(self.options).items()},
-            "figures": [{"section": f.section, "title": f.title, "files": relative(f.files), "series": f.series}
-                        for f in self.report.figures],
-            "tables": [{"section": t.section, "title": t.title, "files": relative(t.files)}
+            "figures": [{"section": f.section, "title": f.title, "files": relative(f.files), "series": f.series,
+                         "caption": f.caption} for f in self.report.figures],
+            "tables": [{"section": t.section, "title": t.title, "files": relative(t.files), "notes": t.table.notes}
                        for t in self.report.tables],
             "notes": self.report.notes,
         }

@@ -1,250 +1,42 @@
-"""complexity.json -> Table 4: parameters, KMACs per pixel and latency per model, beside the poster's numbers.
+"""complexity.json rows -> report tables: Table 4 of the MPA poster (learned models), the classical codecs' latency,
+MPA's KMACs per pixel over q and alpha (one table per task), and the frame the complexity figure draws.
 
-The report reads every ``complexity*.json`` in the run directory (or the files given with ``--complexity``); the
-profiler (``python -m bench profile``) writes them. Schema (``mpa-bench/complexity/1``)::
-
-    {
-      "schema": "mpa-bench/complexity/1",
-      "input": {"height": 512, "width": 768},         # optional: the image size profiled
-      "device": "NVIDIA H100 80GB HBM3",               # optional: where latency was measured
-      "models": [                                      # one entry per row of Table 4
-        {
-          "name": "MPA",                               # row label
-          "codec": "mpa",                              # optional: registry name
-          "variant": "alpha=0.0,task=mse",             # optional
-          "params": 30530000,                          # total parameters (an integer)
-          "kmacs_per_pixel": 441.52,                   # multiply-accumulates per pixel / 1000 (the poster's
-                                                       # "KFLOPs per pixel"), neighborhood attention included
-          "latency_ms": {"encode": 6.1, "decode": 6.9},  # a number (total) or {"encode", "decode"[, "total"]}
-          "paper": {"params": "29.00M~30.53M",         # optional: the published numbers, each a number or a
-                    "kmacs_per_pixel": "384.84~441.52",  # "lo~hi" range string (M and K suffixes allowed);
-                    "latency_ms": "12.72~13.05"}       # when absent, POSTER_TABLE4 fills it by model name
-        }
-      ]
-    }
-
-Optional extensions (written by ``python -m bench profile``; files without them read as before):
-
-- ``params``, ``kmacs_per_pixel`` and ``latency_ms`` may be ``null``: not applicable (a classical codec has no
-  parameters or MACs) or not measured (latency of an architecture-only row). Shown as "–".
-- ``"range": {"params": [lo, hi], "kmacs_per_pixel": [lo, hi], "latency_ms": [lo, hi]}``: measured ranges (e.g.
-  MPA over q), shown as ``lo~hi`` and compared bound by bound with a published range.
-- ``"relative": true``: the row is a change against the rows above (``+ MLPs``); shown with a sign and compared
-  with the poster's signed numbers (``+0.51M~+2.04M``).
-- top level ``"notes": [...]`` and ``"convention": {"name", "sentence", "params_sentence"}``: printed under the
-  table (the counting convention that reproduces the paper, and how closely).
-- top level ``"mpa_sweep": {"points": [{"quality", "alpha", "q_task", "task", "kmacs_per_pixel"}, ...]}``: MPA's
-  KMACs per pixel over q and alpha (:func:`read_complexity_sweep`, :func:`complexity_sweep_table`).
-
-Relative differences (measured - paper) / |paper| are computed here, from the measured values and the paper's.
+Table 4 holds the poster's rows (TinyLIC, the three "+" rows, MPA) and any other learned model profiled; a learned
+profile row whose codec already has a poster row (``tinylic``, ``mpa``) is not repeated, its latency is the poster
+row's. Classical codecs have no parameters or MACs: their latency is a table of its own.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
-from bench.errors import BenchError
+from bench.complexity.schema import CLASSICAL, LEARNED, POSTER_DEVICE, ModelComplexity, parse_published
+from bench.report.tables import Table
 
-SCHEMA = "mpa-bench/complexity/1"
-REQUIRED = ("name", "params", "kmacs_per_pixel", "latency_ms")
-PROFILE_HINT = ("python -m bench profile writes complexity.json (params, KMACs/pixel, latency); save it in the run "
-                "directory or pass --complexity FILE to the report")
-
-# Table 4 of the MPA poster (seed-mpa-poster.txt): #Param., KFLOPs per pixel, latency (ms); ranges as printed.
-POSTER_TABLE4: dict[str, dict[str, Any]] = {
-    "MRIC": {"params": "69.14M", "kmacs_per_pixel": 1118.17, "latency_ms": 11.89},
-    "TinyLIC": {"params": "28.46M", "kmacs_per_pixel": 439.29, "latency_ms": 12.68},
-    "+ MLPs": {"params": "+0.51M~+2.04M", "kmacs_per_pixel": "-56.68~+0", "latency_ms": "-0.33~+0"},
-    "+ Predictors": {"params": "+0.03M", "kmacs_per_pixel": "+2.23", "latency_ms": "+0.09"},
-    "+ S & A": {"params": "+0", "kmacs_per_pixel": "+0", "latency_ms": "+0.28"},
-    "MPA": {"params": "29.00M~30.53M", "kmacs_per_pixel": "384.84~441.52", "latency_ms": "12.72~13.05"},
-}
-
-_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9}
-_NUMBER = re.compile(r"^([+-]?\d+(?:\.\d+)?)([KMG]?)$")
+MINUS = "\u2212"
 
 
-class ComplexityFileError(BenchError):
-    """A complexity.json that does not follow the schema."""
+def table4_models(models: Sequence[ModelComplexity]) -> list[ModelComplexity]:
+    """The learned rows of Table 4: the poster's rows, then learned models without one (in file order)."""
+    poster = [model for model in models if model.table4]
+    covered = {model.codec for model in poster if model.codec}
+    others = [model for model in models if model.kind == LEARNED and not model.table4 and model.codec not in covered]
+    return poster + others
 
 
-QUANTITIES = ("params", "kmacs_per_pixel", "latency_ms")
-
-
-@dataclass(frozen=True)
-class ModelComplexity:
-    """One row of Table 4 as measured, with the published numbers when known.
-
-    Attributes:
-        params, kmacs_per_pixel, latency_ms: measured values (None: not applicable or not measured); for a
-            ranged row, the low end.
-        ranges: measured ``(low, high)`` per quantity, where the row is a range.
-        relative: the row is a change against the rows above (``+ MLPs``).
-        notes: the file's notes (the counting-convention sentence), shown under the table.
-    """
-
-    name: str
-    params: int | None
-    kmacs_per_pixel: float | None
-    latency_ms: float | None
-    encode_ms: float | None = None
-    decode_ms: float | None = None
-    paper: dict[str, Any] = field(default_factory=dict)
-    source: str = ""
-    relative: bool = False
-    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-
-    def measured(self, key: str) -> tuple[float, float] | None:
-        """``(low, high)`` of a quantity (a single value gives low == high); None where not measured."""
-        if key in self.ranges:
-            return self.ranges[key]
-        value = getattr(self, key)
-        return None if value is None else (float(value), float(value))
-
-    def published(self, key: str) -> tuple[float, float] | None:
-        return parse_published(self.paper.get(key), relative=self.relative)
-
-    def relative_difference(self, key: str) -> tuple[float | None, float | None] | None:
-        """(measured - paper) / |paper| at each bound; None where either side is missing (or the paper's is 0)."""
-        return relative_difference(self.measured(key), self.published(key))
-
-
-def parse_published(value: Any, relative: bool = False) -> tuple[float, float] | None:
-    """``28.46M`` -> (28.46e6, 28.46e6); ``384.84~441.52`` -> (384.84, 441.52); a signed (relative) value such as
-    ``+0.03M`` or ``-56.68~+0`` -> None, unless ``relative`` asks for it: then (0.03e6, 0.03e6), (-56.68, 0.0)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value), float(value)
-    if not isinstance(value, str) or (value.strip().startswith(("+", "-")) and not relative):
-        return None
-    bounds = []
-    for part in value.replace(" ", "").split("~"):
-        match = _NUMBER.match(part)
-        if not match:
-            return None
-        bounds.append(float(match[1]) * _SUFFIX[match[2]])
-    return (bounds[0], bounds[-1]) if bounds else None
-
-
-def relative_difference(measured: tuple[float, float] | None, paper: tuple[float, float] | None
-                        ) -> tuple[float | None, float | None] | None:
-    """Bound by bound (measured - paper) / |paper|; a bound whose paper value is 0 gives None."""
-    if measured is None or paper is None:
-        return None
-    return tuple(None if p == 0 else (m - p) / abs(p) for m, p in zip(measured, paper))  # type: ignore[return-value]
-
-
-def _latency(value: Any, where: str) -> tuple[float | None, float | None, float | None]:
-    if value is None:
-        return None, None, None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value), None, None
-    if isinstance(value, dict) and ("total" in value or {"encode", "decode"} <= set(value)):
-        encode, decode = value.get("encode"), value.get("decode")
-        total = value.get("total", (encode or 0.0) + (decode or 0.0))
-        return float(total), None if encode is None else float(encode), None if decode is None else float(decode)
-    raise ComplexityFileError(f"{where}: latency_ms must be a number, {{encode, decode[, total]}} or null, "
-                             f"got {value!r}")
-
-
-def read_complexity(path: Path | str) -> list[ModelComplexity]:
-    """Reads one complexity.json.
-
-    Raises:
-        ComplexityFileError: unreadable JSON, another schema, or a model without a required field.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ComplexityFileError(f"cannot read complexity file {path}: {error}") from error
-    return models_from_document(data, str(path))
-
-
-def models_from_document(data: Any, source: str = "<complexity document>") -> list[ModelComplexity]:
-    """The rows of an already parsed complexity document (what :func:`read_complexity` reads from a file).
-
-    Raises:
-        ComplexityFileError: another schema, or a model without a required field.
-    """
-    path = source
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("models"), list):
-        raise ComplexityFileError(f"{path}: not a {SCHEMA} file (needs 'schema': {SCHEMA!r} and a 'models' list); "
-                                  f"{PROFILE_HINT}")
-    notes = _file_notes(data)
-    models = []
-    for index, entry in enumerate(data["models"]):
-        where = f"{path}: models[{index}]"
-        missing = [key for key in REQUIRED if not isinstance(entry, dict) or key not in entry]
-        if missing:
-            raise ComplexityFileError(f"{where} lacks {', '.join(missing)} (required: {', '.join(REQUIRED)}; "
-                                      f"null where not applicable)")
-        try:
-            total, encode, decode = _latency(entry["latency_ms"], where)
-            paper = entry.get("paper")
-            paper = dict(POSTER_TABLE4.get(str(entry["name"]), {}) if paper is None else paper)
-            params = None if entry["params"] is None else int(entry["params"])
-            kmacs = None if entry["kmacs_per_pixel"] is None else float(entry["kmacs_per_pixel"])
-            models.append(ModelComplexity(str(entry["name"]), params, kmacs, total, encode, decode, paper, str(path),
-                                          bool(entry.get("relative", False)), _ranges(entry.get("range"), where),
-                                          notes))
-        except (TypeError, ValueError) as error:
-            raise ComplexityFileError(f"{where}: {error}") from error
-    return models
-
-
-def _ranges(value: Any, where: str) -> dict[str, tuple[float, float]]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or set(value) - set(QUANTITIES):
-        raise ComplexityFileError(f"{where}: range must map some of {', '.join(QUANTITIES)} to [low, high]")
-    ranges = {}
-    for key, bounds in value.items():
-        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
-            raise ComplexityFileError(f"{where}: range.{key} must be [low, high], got {bounds!r}")
-        ranges[key] = (float(bounds[0]), float(bounds[1]))
-    return ranges
-
-
-def _file_notes(data: dict) -> tuple[str, ...]:
-    notes = [str(note) for note in data.get("notes") or []]
-    convention = data.get("convention") or {}
-    if isinstance(convention, dict):
-        notes += [str(convention[key]) for key in ("sentence", "params_sentence") if convention.get(key)]
-    return tuple(notes)
-
-
-def read_complexity_sweep(path: Path | str) -> list[dict[str, Any]]:
-    """The ``mpa_sweep`` points of a complexity.json (empty when the file has none)."""
-    data = json.loads(Path(path).read_text())
-    sweep = data.get("mpa_sweep") or {}
-    return [dict(point) for point in sweep.get("points", [])]
-
-
-def find_complexity_files(run_dir: Path, extra: Sequence[Path | str] = ()) -> list[Path]:
-    """``complexity*.json`` in the run directory, then the explicitly given files (each must exist)."""
-    found = sorted(Path(run_dir).glob("complexity*.json"))
-    for path in map(Path, extra):
-        if not path.is_file():
-            raise ComplexityFileError(f"--complexity {path}: file not found; {PROFILE_HINT}")
-        if path not in found:
-            found.append(path)
-    return found
+def classical_models(models: Sequence[ModelComplexity]) -> list[ModelComplexity]:
+    return [model for model in models if model.kind == CLASSICAL]
 
 
 def complexity_frame(models: Sequence[ModelComplexity]) -> pd.DataFrame:
     """One row per model: measured values and the paper's (midpoint, low, high; NaN where none or relative)."""
     records = []
     for model in models:
-        record: dict[str, Any] = {"model": model.name, "relative": model.relative,
-                                  "encode_ms": model.encode_ms, "decode_ms": model.decode_ms}
+        record: dict[str, Any] = {"model": model.name, "relative": model.relative, "kind": model.kind,
+                                  "device": model.device, "encode_ms": model.encode_ms, "decode_ms": model.decode_ms}
         for key, column, scale in (("params", "params_m", 1e6), ("kmacs_per_pixel", "kmacs_per_pixel", 1.0),
                                    ("latency_ms", "latency_ms", 1.0)):
             measured = model.measured(key)
@@ -268,7 +60,7 @@ def _number(value: float | None, digits: int) -> str:
 
 
 def _signed(value: float, digits: int) -> str:
-    return f"{value:+.{digits}f}".replace("-", "\u2212")
+    return f"{value:+.{digits}f}".replace("-", MINUS)
 
 
 def _measured_text(model: ModelComplexity, key: str, scale: float, digits: int) -> str:
@@ -290,51 +82,78 @@ def _difference_text(model: ModelComplexity, key: str) -> str:
     return texts[0] if texts[0] == texts[1] else f"{texts[0]}~{texts[1]}"
 
 
-def complexity_table(models: Sequence[ModelComplexity]):
-    """Table 4 as a :class:`bench.report.tables.Table`: measured beside the paper's numbers and the relative
-    difference (measured - paper) / |paper| ("Δ")."""
-    from bench.report.tables import Table
+def _paper_text(model: ModelComplexity, key: str) -> str:
+    return str(model.paper.get(key, "–")).replace("-", MINUS)
 
+
+def _sources(models: Sequence[ModelComplexity]) -> list[str]:
+    sources = sorted({model.source for model in models if model.source})
+    return ["Measured: " + ", ".join(sources) + "."] if sources else []
+
+
+def complexity_table(models: Sequence[ModelComplexity]) -> Table:
+    """Table 4 (learned models, see :func:`table4_models`): measured beside the poster's numbers and the relative
+    difference (measured - paper) / |paper| ("Δ")."""
+    rows_of = table4_models(models)
     columns = ["Model", "#Param. (M)", "paper", "Δ", "KMACs/pixel", "paper", "Δ", "Latency (ms)", "enc / dec",
-               "paper"]
+               f"paper ({POSTER_DEVICE})"]
     rows = []
-    for model in models:
+    for model in rows_of:
         split = (f"{_number(model.encode_ms, 2)} / {_number(model.decode_ms, 2)}"
                  if model.encode_ms is not None or model.decode_ms is not None else "–")
         rows.append([
-            model.name, _measured_text(model, "params", 1e6, 2), str(model.paper.get("params", "–")),
+            model.name, _measured_text(model, "params", 1e6, 2), _paper_text(model, "params"),
             _difference_text(model, "params"),
-            _measured_text(model, "kmacs_per_pixel", 1.0, 2), str(model.paper.get("kmacs_per_pixel", "–")),
+            _measured_text(model, "kmacs_per_pixel", 1.0, 2), _paper_text(model, "kmacs_per_pixel"),
             _difference_text(model, "kmacs_per_pixel"),
-            _measured_text(model, "latency_ms", 1.0, 2), split, str(model.paper.get("latency_ms", "–")),
+            _measured_text(model, "latency_ms", 1.0, 2), split, _paper_text(model, "latency_ms"),
         ])
+    devices = sorted({model.device for model in rows_of if model.device and model.latency_ms is not None})
     notes = ["KMACs/pixel: multiply-accumulates per pixel / 1000 (the poster's 'KFLOPs per pixel'); "
-             "'paper' columns: Table 4 of the MPA poster; Δ: (measured - paper) / |paper|; '+' rows: changes; "
-             "–: not applicable or not measured."]
-    notes += list(dict.fromkeys(note for model in models for note in model.notes))
-    sources = sorted({model.source for model in models if model.source})
-    if sources:
-        notes.append("Measured: " + ", ".join(sources) + ".")
-    return Table("Table 4: complexity", columns, rows, notes, complexity_frame(models))
+             "'paper': Table 4 of the MPA poster; Δ: (measured - paper) / |paper|; '+' rows: changes against the "
+             "row above; –: not applicable or not measured."]
+    if devices:
+        notes.append(f"Latency measured on {', '.join(devices)}; the poster's latency is from an {POSTER_DEVICE}, "
+                     f"so the two latency columns are not comparable unless the device is the same.")
+    notes += list(dict.fromkeys(note for model in rows_of for note in model.notes))
+    notes += _sources(rows_of)
+    return Table("Complexity of the learned models (the MPA poster's Table 4)", columns, rows, notes,
+                 complexity_frame(rows_of))
 
 
-def complexity_sweep_table(points: Sequence[dict[str, Any]]):
-    """MPA's KMACs per pixel over q (rows) and alpha x task (columns), from ``mpa_sweep`` points."""
-    from bench.report.tables import Table
+def classical_latency_table(models: Sequence[ModelComplexity]) -> Table:
+    """Encode and decode latency of the classical codecs (no parameters, no MACs)."""
+    rows_of = classical_models(models)
+    rows = [[model.name, _number(model.encode_ms, 2), _number(model.decode_ms, 2), _number(model.latency_ms, 2)]
+            for model in rows_of]
+    devices = sorted({model.device for model in rows_of if model.device})
+    notes = ["Milliseconds per image, median of the timed runs; the codec's own encode and decode of bytes (the "
+             "conversion between float tensors and 8-bit arrays is outside the timed region)."]
+    if devices:
+        notes.append(f"Measured on {', '.join(devices)}.")
+    notes += _sources(rows_of)
+    frame = pd.DataFrame([{"codec": m.name, "encode_ms": m.encode_ms, "decode_ms": m.decode_ms,
+                           "total_ms": m.latency_ms, "device": m.device} for m in rows_of])
+    return Table("Latency of the classical codecs", ["Codec", "Encode (ms)", "Decode (ms)", "Total (ms)"], rows,
+                 notes, frame)
 
+
+def complexity_sweep_tables(points: Sequence[dict[str, Any]]) -> list[Table]:
+    """MPA's KMACs per pixel over q (rows) and alpha (columns), one table per decoder task (``mpa_sweep`` points)."""
     frame = pd.DataFrame(points)
     if frame.empty:
-        return Table("MPA KMACs per pixel over q and alpha", ["q"], [], [], frame)
-    tasks = list(dict.fromkeys(frame["task"]))
+        return []
     alphas = sorted(set(frame["alpha"]))
-    columns_keys = [(alpha, tasks[0]) for alpha in alphas if alpha == 0]
-    columns_keys += [(alpha, task) for task in tasks for alpha in alphas if alpha > 0]
-    columns = ["q"] + [f"alpha={alpha:.3g}" + ("" if alpha == 0 else f" {task}") for alpha, task in columns_keys]
-    rows = []
-    for quality, group in frame.groupby("quality", sort=True):
-        values = {(row.alpha, row.task): row.kmacs_per_pixel for row in group.itertuples()}
-        rows.append([f"{quality:g}"] + [_number(values.get(key), 2) for key in columns_keys])
-    notes = ["alpha: fraction of decoder tokens on the task side path (official q_task = 1 + 7 alpha); alpha 0 is "
-             "the same for every task. Token counts per path are int(T * ratio), so the MACs do not depend on the "
-             "weights."]
-    return Table("MPA KMACs per pixel over q and alpha", columns, rows, notes, frame)
+    columns = ["q"] + [f"α = {alpha:.3g}" for alpha in alphas]
+    notes = ["α: fraction of decoder tokens on the task side path (official q_task = 1 + 7α); α = 0 routes every "
+             "token to the main path, the same for every task. Token counts per path are int(T * ratio), so the "
+             "MACs do not depend on the weights."]
+    tables = []
+    for task, by_task in frame.groupby("task", sort=False):
+        rows = []
+        for quality, group in by_task.groupby("quality", sort=True):
+            values = {row.alpha: row.kmacs_per_pixel for row in group.itertuples()}
+            rows.append([f"{quality:g}"] + [_number(values.get(alpha), 2) for alpha in alphas])
+        tables.append(Table(f"MPA KMACs per pixel over q and α, {task} decoder", columns, rows, notes,
+                            by_task.reset_index(drop=True)))
+    return tables

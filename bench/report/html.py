@@ -23,6 +23,7 @@ thead th { border-bottom: 2px solid #333; }
 .meta td { text-align: left; vertical-align: top; } code, pre { font-size: 0.85em; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; }
 nav a { margin-right: 1em; }
+.table-scroll { overflow-x: auto; max-width: 100%; }
 """
 
 
@@ -49,15 +50,20 @@ def figure_html(title: str, files: dict[str, Path], base: Path, caption: str = "
 
 
 def metadata_html(run_id: str, run_dir: Path, suite: dict[str, Any], environment: dict[str, Any],
-                  codecs: dict[str, dict[str, Any]]) -> str:
-    """Run, suite, environment and codec configurations as a table plus the raw JSON."""
+                  codecs: dict[str, dict[str, Any]], datasets: str = "") -> str:
+    """Run, suite, environment and codec configurations as a table plus the raw JSON.
+
+    Args:
+        datasets: what the run's curves average over (:meth:`bench.rundata.RunData.describe_datasets`); the suite
+            file's free-text description is left to the JSON, since a run may override its datasets.
+    """
     packages = environment.get("packages", {})
     machine = environment.get("machine", {})
     rows = [
         ("Run", f"{run_id} ({run_dir})"),
-        ("Suite", f"{suite.get('name', '?')}: {suite.get('description', '')}"),
-        ("Datasets", ", ".join(d.get("name", "?") + (f" (limit {d['limit']})" if d.get("limit") else "")
-                               for d in suite.get("datasets", []))),
+        ("Suite", str(suite.get("name", "?"))),
+        ("Datasets", datasets or ", ".join(d.get("name", "?") + (f" (limit {d['limit']})" if d.get("limit") else "")
+                                           for d in suite.get("datasets", []))),
         ("Metrics", ", ".join(suite.get("metrics", []))),
         ("Device", str(suite.get("device", "?"))),
         ("mpa-bench", f"{environment.get('mpa_bench', '?')} (git {environment.get('git_commit') or 'unknown'})"),
@@ -72,8 +78,8 @@ def metadata_html(run_id: str, run_dir: Path, suite: dict[str, Any], environment
         f"</td><td>{escape(', '.join(f'{k} {v}' for k, v in info['versions'].items()))}</td></tr>"
         for label, info in codecs.items()
     )
-    codec_table = ("<table><thead><tr><th>Label</th><th>Codec</th><th>Config hash</th><th>Versions</th></tr>"
-                   f"</thead><tbody>{codec_rows}</tbody></table>")
+    codec_table = ("<div class='table-scroll'><table><thead><tr><th>Label</th><th>Codec</th><th>Config hash</th>"
+                   f"<th>Versions</th></tr></thead><tbody>{codec_rows}</tbody></table></div>")
     raw = json.dumps({"suite": suite, "environment": environment}, indent=2, default=str)
     return (f"<table class='meta'>{body}</table>{codec_table}"
             f"<details><summary>Resolved suite and environment (JSON)</summary><pre>{escape(raw)}</pre></details>")

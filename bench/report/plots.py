@@ -1,7 +1,8 @@
 """series -> figures: paper-style matplotlib figures, written as PNG, SVG and PDF plus a CSV of what they plot.
 
 Figures use matplotlib's object API (no pyplot, no global backend or rc changes). Run curves are solid lines with
-markers; published curves are dashed and name their source in the legend. SVG text stays text (``svg.fonttype =
+markers; published curves are dashed and name their source in the legend; colours and markers follow the codec
+family (:mod:`bench.report.style`). Legends sit outside the axes on the right, and the figure grows to hold them. SVG text stays text (``svg.fonttype =
 none``), and every series is a group whose id names it, so a figure can be searched and checked. Every figure also
 gets ``<name>.csv``: the exact values drawn, one row per point, for pgfplots or a re-plot.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +20,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bench.atomic import atomic_path
-from bench.report.series import Series, axis_label, file_slug, metric_spec
+from bench.metrics.forms import Form
+from bench.metrics.semantics import axis_label, metric_spec
+from bench.report.compare import DAGGER, panel_form, panel_sentence
+from bench.report.series import Series, file_slug
+from bench.report.style import series_styles
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 200
@@ -40,73 +44,110 @@ RC = {
     "svg.hashsalt": "mpa-bench",
     "pdf.fonttype": 42,
 }
-STRIP_PANEL_WIDTH = 1.6  # inches per image of the visual strip
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
+LEGEND_MAX_ROWS = 20  # entries per legend column before a second column starts
+LEGEND_ROW = 0.17  # inches per legend entry at the report's legend font size
+X_MARGIN = 1.06  # the x axis ends this factor beyond the run's largest rate
+Y_MARGIN = 0.04  # share of the visible y range added above and below
 
 
-@dataclass(frozen=True)
-class Style:
-    color: tuple[float, ...]
-    marker: str | None
-    linestyle: str
-
-
-def series_styles(series: Sequence[Series]) -> dict[str, Style]:
-    """One stable style per series key: run curves solid with markers, published ones dashed."""
-    keys = list(dict.fromkeys(s.key for s in series))
-    published = {s.key for s in series if s.published}
-    colormap = mpl.colormaps["tab10" if len(keys) <= 10 else "tab20"]
-    styles = {}
-    for index, key in enumerate(keys):
-        color = colormap(index % colormap.N)
-        if key in published:
-            styles[key] = Style(color, None, "--")
-        else:
-            styles[key] = Style(color, MARKERS[index % len(MARKERS)], "-")
-    return styles
-
-
-def _new_figure(panels: int, legend_rows: int = 0, columns: int | None = None) -> tuple[Figure, list]:
+def _new_figure(panels: int, columns: int | None = None) -> tuple[Figure, list]:
     columns = columns or min(panels, 3)
     rows = math.ceil(panels / columns)
     width, height = PANEL_SIZE
-    figure = Figure(figsize=(width * columns, height * rows + 0.16 * legend_rows + 0.1), layout="constrained")
+    figure = Figure(figsize=(width * columns, height * rows + 0.35), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).ravel().tolist()
     for extra in axes[panels:]:
         extra.set_visible(False)
     return figure, axes[:panels]
 
 
-def _legend(figure: Figure, handles: list, labels: list[str]) -> None:
+def _title_and_legend(figure: Figure, title: str, handles: list, labels: list[str], below: bool = False) -> None:
+    """The title centred over the panels, and a legend outside the axes (on the right, or ``below`` in one row); the
+    figure grows to hold the legend, so that nothing is clipped."""
+    width, height = figure.get_size_inches()
     if handles:
-        figure.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), frameon=False)
+        if below:
+            legend = figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+        else:
+            columns = math.ceil(len(labels) / LEGEND_MAX_ROWS)
+            legend = figure.legend(handles, labels, loc="outside right upper", ncols=columns, frameon=False)
+            rows = math.ceil(len(labels) / columns)
+            figure.set_size_inches(width * 2, max(height, LEGEND_ROW * rows + 0.5))  # room to lay it out
+        figure.draw_without_rendering()
+        box = legend.get_window_extent()
+        legend_width, legend_height = box.width / figure.dpi, box.height / figure.dpi
+        if below:
+            figure.set_size_inches(max(width, legend_width + 0.2), height + legend_height + 0.1)
+        else:
+            figure.set_size_inches(width + legend_width + 0.1, max(height, legend_height + 0.3))
+    figure.suptitle(title, x=0.5 if below else 0.5 * width / figure.get_size_inches()[0])
 
 
-def rate_quality_figure(series: Sequence[Series], keys: Sequence[str], title: str) -> tuple[Figure, pd.DataFrame]:
-    """One panel per metric key (bpp on x); returns the figure and the plotted points (long form)."""
-    styles = series_styles(series)
-    shown = [s for s in series if any(s.has(key) for key in keys)]
-    figure, axes = _new_figure(len(keys), legend_rows=math.ceil(len(shown) / 3))
-    records, handles, labels = [], {}, {}
+def _visible_range(lines: Sequence[tuple[np.ndarray, np.ndarray]], xmax: float) -> tuple[float, float] | None:
+    """y range of the lines' parts with x <= xmax (a line leaving the frame counts up to the frame's edge)."""
+    values = []
+    for x, y in lines:
+        inside = x <= xmax
+        values += list(y[inside])
+        if inside.any() and not inside.all():
+            values.append(float(np.interp(xmax, x, y)))
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    pad = (high - low) * Y_MARGIN or max(abs(high), 1.0) * Y_MARGIN
+    return low - pad, high + pad
+
+
+def rate_quality_figure(run: Sequence[Series], published: Sequence[Series], keys: Sequence[str], title: str,
+                        forced: Form | None = None, xlim: tuple[float, float] | None = None,
+                        ) -> tuple[Figure, pd.DataFrame, list[str]]:
+    """One panel per metric (rate on x): run curves solid, published curves dashed.
+
+    Each panel draws its run curves in one form (:func:`bench.report.compare.panel_form`) and the published curves
+    that the metric concerns (a learned codec only on the metric it was trained for). The x axis spans the run's
+    curves (or ``xlim``), the y axis what is visible.
+
+    Returns:
+        The figure, the plotted points (long form, with the form of each series), and one caption sentence per panel.
+    """
+    styles = series_styles([*run, *published])
+    figure, axes = _new_figure(len(keys))
+    records, handles, labels, sentences = [], {}, {}, []
     for axis, key in zip(axes, keys):
         spec = metric_spec(key)
-        for item in shown:
-            x, y = item.xy(key)
+        shown = [item for item in published if item.shows(key) and item.has(key)]
+        panel = panel_form(run, shown, key, forced)
+        marked = {item.key for item in panel.marked}
+        drawn = [(item, panel.form) for item in run] + [(item, None) for item in shown if item not in panel.unknown]
+        lines = []
+        for item, form in drawn:
+            x, y = item.xy(key, form)
             if not len(x):
                 continue
             style = styles[item.key]
+            label = f"{DAGGER} {item.label}" if item.key in marked else item.label
             (line,) = axis.plot(x, y, color=style.color, marker=style.marker, linestyle=style.linestyle,
-                                label=item.label)
+                                markersize=3.5 if not item.published else 2.5, label=label)
             line.set_gid(f"series:{file_slug(item.label)}")
             handles.setdefault(item.key, line)
-            labels.setdefault(item.key, item.label)
-            records += [{"panel": key, "series": item.label, "source": item.source, "bpp": float(a), "value": float(b)}
-                        for a, b in zip(x, y)]
+            labels.setdefault(item.key, label)
+            lines.append((x, y, item.published))
+            used = form or item.form_of(key)
+            records += [{"panel": key, "series": item.label, "source": item.source, "form": used.text(key),
+                         "bpp": float(a), "value": float(b)} for a, b in zip(x, y)]
+        run_x = [x for x, _, is_published in lines if not is_published]
+        right = xlim[1] if xlim else X_MARGIN * max((float(x.max()) for x in run_x or [x for x, _, _ in lines]),
+                                                    default=1.0)
+        axis.set_xlim(xlim[0] if xlim else 0.0, right)
+        span = _visible_range([(x, y) for x, y, _ in lines], right)
+        if span is not None:
+            axis.set_ylim(*span)
         axis.set_xlabel("Rate [bpp]")
         axis.set_ylabel(axis_label(spec) if spec else key)
-    figure.suptitle(title)
-    _legend(figure, list(handles.values()), list(labels.values()))
-    return figure, pd.DataFrame(records, columns=["panel", "series", "source", "bpp", "value"])
+        sentences.append(panel_sentence(spec.label if spec else key, key, panel))
+    _title_and_legend(figure, title, list(handles.values()), list(labels.values()))
+    columns = ["panel", "series", "source", "form", "bpp", "value"]
+    return figure, pd.DataFrame(records, columns=columns), sentences
 
 
 def alpha_figure(table: pd.DataFrame, keys: Sequence[str], title: str) -> tuple[Figure, pd.DataFrame]:
@@ -116,7 +157,7 @@ def alpha_figure(table: pd.DataFrame, keys: Sequence[str], title: str) -> tuple[
         table: rows with columns ``point``, ``alpha``, ``bpp`` and the metric keys (one codec, task and dataset).
     """
     points = sorted(table["point"].unique())
-    figure, axes = _new_figure(len(keys), legend_rows=math.ceil(len(points) / 3))
+    figure, axes = _new_figure(len(keys))
     colormap = mpl.colormaps["viridis"]
     alphas = np.array(sorted(table["alpha"].unique()), dtype=np.float64)
     positive = alphas[alphas > 0]
@@ -141,60 +182,77 @@ def alpha_figure(table: pd.DataFrame, keys: Sequence[str], title: str) -> tuple[
         axis.set_xlim(left=0)
         axis.set_xlabel("α (share of tokens on the task path)")
         axis.set_ylabel(axis_label(spec) if spec else key)
-    figure.suptitle(title)
-    _legend(figure, handles, [h.get_label() for h in handles])
+    _title_and_legend(figure, title, handles, [h.get_label() for h in handles])
     return figure, pd.DataFrame(records, columns=["panel", "series", "point", "alpha", "value"])
+
+
+STRIP_DPI = 100  # the strip is drawn at one image pixel per PNG pixel; text sizes are points at this resolution
+STRIP_GAP = 8  # pixels between panels
+STRIP_TITLE = 30  # pixels above the panels for the strip's title
+STRIP_PANEL_TITLE = 18  # pixels above each panel
+STRIP_CAPTION = 42  # pixels below each panel (two caption lines)
+STRIP_TITLE_CHAR = 7.0  # pixels per character of the 10 pt title at STRIP_DPI (DejaVu Sans averages below this)
 
 
 def strip_figure(titles: Sequence[str], captions: Sequence[str], images: Sequence[np.ndarray],
                  title: str) -> Figure:
-    """A row of image crops with a title above and a caption (bpp, PSNR) below each, as the paper's visualisation."""
+    """A row of image crops at native resolution (one image pixel per PNG pixel at :data:`STRIP_DPI`), with a title
+    above and a caption (rate, PSNR) below each, as the paper's visualisation."""
     count = len(images)
     height, width = images[0].shape[:2]
-    panel_width = STRIP_PANEL_WIDTH
-    figure = Figure(figsize=(panel_width * count, panel_width * height / width + 0.75), layout="constrained")
-    axes = figure.subplots(1, count, squeeze=False).ravel()
-    for axis, panel_title, caption, image in zip(axes, titles, captions, images):
-        axis.imshow(image, interpolation="nearest")
-        axis.set_title(panel_title, fontsize=7)
-        axis.set_xlabel(caption, fontsize=6.5)
-        axis.set_xticks([])
-        axis.set_yticks([])
-        axis.grid(False)
-    figure.suptitle(title, fontsize=8)
+    title_width = STRIP_TITLE_CHAR * max(len(line) for line in title.splitlines()) + 2 * STRIP_GAP
+    total_width = max(count * width + (count + 1) * STRIP_GAP, math.ceil(title_width))
+    margin = (total_width - count * width - (count - 1) * STRIP_GAP) / 2  # panels centred under a wider title
+    total_height = STRIP_TITLE + STRIP_PANEL_TITLE + height + STRIP_CAPTION
+    figure = Figure(figsize=(total_width / STRIP_DPI, total_height / STRIP_DPI), dpi=STRIP_DPI)
+    bottom = STRIP_CAPTION / total_height
+    for index, (panel_title, caption, image) in enumerate(zip(titles, captions, images)):
+        left = (margin + index * (width + STRIP_GAP)) / total_width
+        axis = figure.add_axes((left, bottom, width / total_width, height / total_height))
+        axis.imshow(image, interpolation="nearest", aspect="auto")
+        axis.set_axis_off()
+        axis.set_title(panel_title, fontsize=9, pad=3)
+        axis.text(0.5, -0.03, caption, transform=axis.transAxes, ha="center", va="top", fontsize=8.5,
+                  linespacing=1.25)
+    figure.suptitle(title, fontsize=10, y=1.0 - 4 / total_height, va="top")
     return figure
 
 
-def strip_dpi(image: np.ndarray, minimum: float = 160.0) -> float:
-    """The resolution at which one pixel of a strip's crops is a whole number of PNG pixels (nearest-neighbour,
-    so codec artefacts stay exact), and the captions are sharp."""
-    native = image.shape[1] / STRIP_PANEL_WIDTH
-    return native * math.ceil(minimum / native)
-
-
 def complexity_figure(table: pd.DataFrame, title: str) -> tuple[Figure, pd.DataFrame]:
-    """Bars of parameters (M), KMACs per pixel and latency (ms) per model, measured beside the paper's numbers.
+    """Bars of parameters (M), KMACs per pixel and latency (ms) per model, measured beside the poster's numbers.
 
     Args:
-        table: :func:`bench.report.complexity.complexity_frame`: ``model``, ``params_m``, ``kmacs_per_pixel``,
-            ``latency_ms`` and the paper's ``paper_<column>[_low|_high]`` (NaN where the paper gives none); a paper
-            range is drawn at its midpoint with its bounds as an error bar.
+        table: :func:`bench.report.complexity.complexity_frame` of absolute rows (the "+" rows are changes and have
+            no bar): ``model``, ``params_m``, ``kmacs_per_pixel``, ``latency_ms``, ``device`` and the paper's
+            ``paper_<column>[_low|_high]`` (NaN where none); a paper range is drawn at its midpoint with its bounds as
+            an error bar. The poster's latency (an RTX 3090 GPU) is drawn only beside latency measured on a GPU.
     """
-    quantities = (("params_m", "Parameters [M]"), ("kmacs_per_pixel", "KMACs / pixel"), ("latency_ms", "Latency [ms]"))
-    figure, axes = _new_figure(len(quantities), legend_rows=1)
+    from bench.complexity.schema import POSTER_DEVICE
+
+    table = table[~table["relative"].astype(bool)].reset_index(drop=True)
+    timed = table[np.isfinite(table["latency_ms"].to_numpy(dtype=np.float64))]
+    devices = sorted({str(d) for d in timed.get("device", pd.Series(dtype=str)) if d})
+    on_gpu = bool(devices) and all("cuda" in d.lower() or "gpu" in d.lower() for d in devices)
+    quantities = [("params_m", "Parameters [M]"), ("kmacs_per_pixel", "KMACs / pixel")]
+    if len(timed):  # a GPU's milliseconds beside a CPU's would mislead: the poster's latency only beside a GPU's
+        quantities.append(("latency_ms", "Latency [ms]" + ("" if on_gpu else " (measured on CPU)")))
+    figure, axes = _new_figure(len(quantities))
     positions = np.arange(len(table))
     records = []
     handles = {}
     for axis, (column, label) in zip(axes, quantities):
         measured = table[column].to_numpy(dtype=np.float64)
         paper = _column(table, f"paper_{column}")
+        if column == "latency_ms" and not on_gpu:
+            paper = np.full(len(table), np.nan)
         if np.isfinite(measured).any():
-            handles.setdefault("measured", axis.bar(positions - 0.2, measured, width=0.4, color="tab:blue",
+            handles.setdefault("measured", axis.bar(positions - 0.2, measured, width=0.4, color="#0072B2",
                                                     label="measured (mpa-bench)"))
         if np.isfinite(paper).any():
             low, high = _column(table, f"paper_{column}_low"), _column(table, f"paper_{column}_high")
             spread = np.nan_to_num(np.vstack([paper - low, high - paper]), nan=0.0)
-            bars = axis.bar(positions + 0.2, paper, width=0.4, color="tab:gray", hatch="//", label="paper (poster)",
+            bars = axis.bar(positions + 0.2, paper, width=0.4, color="#999999", hatch="//",
+                            label=f"paper (MPA poster; latency on an {POSTER_DEVICE})",
                             yerr=spread if spread.any() else None, capsize=2)
             handles.setdefault("paper", bars)
         axis.set_xticks(positions, table["model"], rotation=30, ha="right")
@@ -204,8 +262,8 @@ def complexity_figure(table: pd.DataFrame, title: str) -> tuple[Figure, pd.DataF
                     for m, v in zip(table["model"], measured)]
         records += [{"panel": column, "series": "paper", "model": m, "value": float(v)}
                     for m, v in zip(table["model"], paper) if math.isfinite(v)]
-    figure.suptitle(title)
-    _legend(figure, list(handles.values()), [h.get_label() for h in handles.values()])
+    _title_and_legend(figure, title + (f"\nlatency measured on {', '.join(devices)}" if devices else ""),
+                      list(handles.values()), [h.get_label() for h in handles.values()], below=True)
     return figure, pd.DataFrame(records, columns=["panel", "series", "model", "value"])
 
 

@@ -1,9 +1,10 @@
 """run store -> visual comparison strip: the original image, each codec at a similar rate, and MPA at each alpha.
 
 Reconstructions are decoded again from the bitstreams stored in the run store, by codecs rebuilt from the run's
-resolved suite (``suite.toml``), and scored with the run's 8-bit PSNR; the strip is a centre crop of one image. The
-reference codec (an MPA-style codec with alpha variants if the run has one, else the suite's first codec) sets the
-rate: its middle rate point on the image; every other codec shows its rate point closest to that rate in log-bpp.
+resolved suite (``suite.toml``), and scored with the run's 8-bit PSNR; the strip is a centre crop of one image at
+native resolution. Every codec shows its rate point closest (in log-bpp) to one target rate, which the strip's title
+states: ``--visual-bpp``, or by default the rate in the lower half of the codecs' rates on the image at which the
+codecs' closest points lie closest together (:func:`best_target`). MPA-style codecs (alpha variants) show each alpha at their point.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bench.engine.plan import build_with_device, codec_config_hash
 from bench.engine.store import RunStore
 from bench.errors import BenchError
 from bench.metrics.fidelity import psnr
-from bench.report.rundata import RunData
+from bench.rundata import RunData
 from bench.schema import KEY_PSNR, Bitstream
 from bench.tensors import image_to_tensor, quantize_8bit, tensor_to_uint8
 
@@ -54,6 +55,11 @@ class VisualStrip:
     image_id: str
     panels: list[Panel]
     notes: list[str] = field(default_factory=list)
+    target_bpp: float = math.nan
+
+    @property
+    def title(self) -> str:
+        return (f"{self.dataset}/{self.image_id}: each codec at its rate point closest to {self.target_bpp:.3f} bpp")
 
 
 def _alpha(variant: str) -> tuple[float, str] | None:
@@ -76,38 +82,50 @@ def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top : top + size, left : left + size]
 
 
+def _closest_points(rows: pd.DataFrame, labels: list[str], target: float) -> dict[str, float]:
+    """{label: its rate point whose bpp on this image is closest to ``target`` in log-bpp}."""
+    chosen = {}
+    for label in labels:
+        by_point = rows[rows["codec"] == label].groupby("point")["bpp"].first()
+        chosen[label] = float((np.log(by_point) - math.log(target)).abs().idxmin())
+    return chosen
+
+
+def best_target(rows: pd.DataFrame, labels: list[str]) -> float:
+    """The rate, among the lower half of every codec's rates on the image (where artefacts show), at which the
+    codecs' closest points spread least (the largest |log(bpp / target)| over the codecs is smallest; ties go to the
+    lowest rate)."""
+    rates = sorted(set(rows[rows["codec"].isin(labels)]["bpp"].astype(float)))
+    candidates = rates[: (len(rates) + 1) // 2]
+    bpp = rows.groupby(["codec", "point"])["bpp"].first()
+
+    def spread(target: float) -> float:
+        points = _closest_points(rows, labels, target)
+        return round(max(abs(math.log(float(bpp[(label, point)]) / target)) for label, point in points.items()), 9)
+
+    return min(candidates, key=spread)  # ties: the lowest rate
+
+
 def _choose_panels(rows: pd.DataFrame, order: list[str], target_bpp: float | None = None,
-                   ) -> tuple[str, float, list[tuple[str, float, list[str]]]]:
-    """(reference label, target bpp, [(label, point, variants)]) for one image's rows."""
+                   ) -> tuple[float, list[tuple[str, float, list[str]]]]:
+    """(target bpp, [(label, point, variants)]) for one image's rows."""
     labels = [label for label in order if label in set(rows["codec"])]
     if not labels:
         raise StripUnavailable("no codec of the run's suite.toml has results on this image")
     mpa_style = [label for label in labels if rows[rows["codec"] == label]["variant"].map(_alpha).notna().all()]
-    reference = mpa_style[0] if mpa_style else labels[0]
-    points = rows[rows["codec"] == reference].groupby("point")["bpp"].first().sort_values()
-    if target_bpp is None:
-        target_point = float(points.index[(len(points) - 1) // 2])
-    else:
-        target_point = float((np.log(points) - math.log(target_bpp)).abs().idxmin())
-    target = float(points.loc[target_point]) if target_bpp is None else target_bpp
+    target = float(target_bpp) if target_bpp is not None else best_target(rows, labels)
+    points = _closest_points(rows, labels, target)
     plan = []
     for label in labels:
-        mine = rows[rows["codec"] == label]
-        if label == reference:
-            variants = list(dict.fromkeys(mine["variant"]))
-            if mpa_style:
-                chosen = [v for v in variants if _alpha(v)[1] == REFERENCE_TASK] or variants
-                variants = sorted(chosen, key=lambda v: _alpha(v)[0])
-            else:
-                variants = variants[:1]
-            plan.append((label, target_point, variants))
-            continue
-        by_point = mine.groupby("point")["bpp"].first()
-        point = float((np.log(by_point) - math.log(target)).abs().idxmin())
-        plan.append((label, point, [mine["variant"].iloc[0]]))
-    if mpa_style:  # other codecs first, MPA at each alpha last, as the paper's visualisation
-        plan.sort(key=lambda item: item[0] == reference)
-    return reference, target, plan
+        variants = list(dict.fromkeys(rows[rows["codec"] == label]["variant"]))
+        if label in mpa_style:
+            chosen = [v for v in variants if _alpha(v)[1] == REFERENCE_TASK] or variants
+            variants = sorted(chosen, key=lambda v: _alpha(v)[0])
+        else:
+            variants = variants[:1]
+        plan.append((label, points[label], variants))
+    plan.sort(key=lambda item: item[0] in mpa_style)  # other codecs first, MPA at each alpha last, as the paper
+    return target, plan
 
 
 def _load_original(run: RunData, dataset: str, image_id: str) -> np.ndarray:
@@ -129,7 +147,7 @@ def visual_strip(run: RunData, dataset: str | None = None, image_id: str | None 
         dataset, image_id: which image (default: the first dataset, and its image with the most codecs).
         crop: side of the centre crop in pixels.
         device: where learned codecs decode.
-        target_bpp: the rate to match (default: the reference codec's middle rate point on the image).
+        target_bpp: the rate to match (default: :func:`best_target`).
 
     Raises:
         StripUnavailable: what is missing here (suite file, original image, every codec).
@@ -152,13 +170,13 @@ def visual_strip(run: RunData, dataset: str | None = None, image_id: str | None 
     except BenchError as error:
         raise StripUnavailable(f"cannot load the original image ({error})") from error
     order = [spec.label for spec in run.suite.codecs]
-    _, target, plan = _choose_panels(rows, order, target_bpp)
+    target, plan = _choose_panels(rows, order, target_bpp)
     x = image_to_tensor(original)
-    strip = VisualStrip(dataset, image_id, [Panel("Original", f"{dataset}/{image_id}",
-                                                  centre_crop(tensor_to_uint8(x), crop))])
+    strip = VisualStrip(dataset, image_id, [Panel("Original", f"{dataset}/{image_id}\n(8-bit source)",
+                                                  centre_crop(tensor_to_uint8(x), crop))], target_bpp=target)
     hashes = dict(zip(run.codecs["label"], run.codecs["config_hash"]))
     specs = {spec.label: spec for spec in run.suite.codecs}
-    with RunStore(run.store_path, readonly=True) as store:
+    with run.open_store() as store:
         for label, point, variants in plan:
             try:
                 strip.panels += _decode_panels(store, run, specs[label], hashes[label], rows, dataset, image_id,
@@ -168,7 +186,9 @@ def visual_strip(run: RunData, dataset: str | None = None, image_id: str | None 
     if len(strip.panels) == 1:
         raise StripUnavailable("no codec could decode its stored bitstreams: " + "; ".join(strip.notes))
     strip.notes.insert(0, f"{dataset}/{image_id}, centre crop of {min(crop, original.shape[0])}x"
-                          f"{min(crop, original.shape[1])} px; codecs at the rate point closest to {target:.4f} bpp.")
+                          f"{min(crop, original.shape[1])} px at native resolution; each codec at its rate point "
+                          f"closest to {target:.4f} bpp" + (" (--visual-bpp)." if target_bpp is not None else
+                                                            " (the rate at which the codecs' points lie closest)."))
     return strip
 
 
@@ -192,6 +212,6 @@ def _decode_panels(store: RunStore, run: RunData, spec, stored_hash: str, rows: 
             notes.append(f"{spec.label} {decoded.variant} at {point:g}: PSNR of the new decode {value:.4f} dB differs "
                          f"from the stored {stored:.4f} dB")
         bpp = 8.0 * len(data) / (bitstream.height * bitstream.width)
-        panels.append(Panel(_title(spec.label, decoded.variant), f"{bpp:.4f} bpp  {value:.2f} dB",
+        panels.append(Panel(_title(spec.label, decoded.variant), f"{bpp:.3f} bpp\n{value:.2f} dB",
                             centre_crop(tensor_to_uint8(x_hat), crop), spec.label, decoded.variant, point, bpp, value))
     return panels

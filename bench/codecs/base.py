@@ -41,6 +41,8 @@ class Codec(abc.ABC):
     # Bump when a change to this codec's code changes its bytes or reconstructions: it is part of the run-store key,
     # so rows measured by the old code are recomputed, and the golden bitstream tests insist on it.
     code_version: ClassVar[int] = 1
+    # True for variants that exist to test the code (random weights): never a reported number.
+    test_only: ClassVar[bool] = False
 
     @abc.abstractmethod
     def rate_points(self) -> Sequence[float]:

@@ -64,7 +64,7 @@ def test_a_list_of_files_gives_the_rate_points_in_list_order(folder):
     assert codec.provenance()["checkpoints"]["1"]["path"] == str(high)
     x = torch.rand(3, 64, 64)
     from_folder = TinyLICCodec(checkpoint=str(folder))
-    assert codec.encode(x, 1).data == from_folder.encode(x, 2).data
+    assert unpack(codec.encode(x, 1).data).strings == unpack(from_folder.encode(x, 2).data).strings
 
 
 def test_a_bad_file_among_several_fails_at_construction(folder, tmp_path):

@@ -18,6 +18,17 @@ codecs.add("avif", "bench.codecs.classical:AVIF")
 codecs.add("jpegxl", "bench.codecs.classical:JPEGXL")
 codecs.add("jpeg2000", "bench.codecs.classical:JPEG2000")
 codecs.add("hevc", "bench.codecs.classical:HEVCIntra")
+# Command-line codecs (Debian packages), each decoded by its own decoder binary.
+codecs.add("x265", "bench.codecs.x265:X265")
+codecs.add("aomenc", "bench.codecs.aomenc:AOMEnc")
+codecs.add("avifenc", "bench.codecs.avifenc:AVIFEnc")
+codecs.add("cjxl", "bench.codecs.cjxl:CJXL")
+codecs.add("cwebp", "bench.codecs.cwebp:CWebP")
+codecs.add("opj_compress", "bench.codecs.opj_compress:OPJCompress")
+# Reference encoders given by path (not packaged).
+codecs.add("vtm", "bench.codecs.vtm:VTM")
+codecs.add("hm", "bench.codecs.hm:HM")
+codecs.add("bpg", "bench.codecs.bpg:BPG")
 # Learned codecs, from local checkpoint files (nothing is downloaded).
 codecs.add("mpa", "bench.codecs.mpa:MPACodec")
 codecs.add("mpa-enc", "bench.codecs.mpa:MPAEncCodec")

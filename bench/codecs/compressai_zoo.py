@@ -80,6 +80,7 @@ class CompressAIZooCodec(LearnedCodec):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "architecture" in cls.__dict__:
+            cls.description = f"CompressAI zoo architecture {cls.architecture}"
             cls.checkpoint_label = f"a CompressAI {cls.architecture}"
             cls.weights_hint = (
                 f"the official CompressAI weights are the files of compressai.zoo.image.model_urls (e.g. "

@@ -151,7 +151,8 @@ def run_command(codec: str, role: str, command: Sequence[str], cwd: Path, timeou
         status = (f"was killed by signal {-process.returncode}" if process.returncode < 0
                   else f"exited with status {process.returncode}")
         lines = [clean_message(RuntimeError(text)) for text in output.splitlines() if text.strip()]
-        said = f": {lines[-1][:300]}" if lines else " and printed nothing"
+        errors = [text for text in lines if "error" in text.lower()]
+        said = f": {(errors or lines)[0 if errors else -1][:300]}" if lines else " and printed nothing"
         raise CommandError(f"{codec}: {role} {status}{said}; command: {line}")
     return output
 

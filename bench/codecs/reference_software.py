@@ -1,7 +1,8 @@
 """The JVET / JCT-VC reference software (VTM for VVC, HM for HEVC) as command-line codecs: what they share.
 
 Both take a configuration file, raw planar Y'CbCr (``-i``, ``-wdt``, ``-hgt``, ``--InputChromaFormat``,
-``--InputBitDepth``), a QP (``-q``) and write a raw Annex-B bitstream (``-b``); both decoders write raw planar
+``--InputBitDepth``), a QP (``-q``) and write a raw Annex-B bitstream (``-b``; ``-o ""``: no reconstruction file);
+both decoders write raw planar
 Y'CbCr (``-o``) at an output bit depth (``-d``), cropped to the conformance window, so the picture size is read from
 the bitstream's SPS (:mod:`bench.codecs.nal`).
 """
@@ -75,7 +76,7 @@ class ReferenceSoftwareCodec(YUVSubprocessCodec):
     def encoder_arguments(self, input: str, output: str, height: int, width: int) -> list[str]:
         chroma = self.yuv.chroma
         return [
-            "-c", CONFIG_NAME, "-i", input, "-b", output, "-wdt", str(width), "-hgt", str(height),
+            "-c", CONFIG_NAME, "-i", input, "-b", output, "-o", "", "-wdt", str(width), "-hgt", str(height),
             "-fr", "1", "-f", "1", f"--InputChromaFormat={chroma}", f"--ChromaFormatIDC={chroma}",
             f"--InputBitDepth={self.yuv.bit_depth}", f"--InternalBitDepth={self.options['internal_bit_depth']}",
             "--ConformanceWindowMode=1",

@@ -38,6 +38,7 @@ class BPG(SubprocessCodec):
     )
     default_points: ClassVar[tuple[float, ...]] = (47, 42, 37, 32, 27, 22, 17, 12)
     output_name: ClassVar[str] = "image.bpg"
+    input_last: ClassVar[bool] = True  # bpgenc's getopt stops at the file name outside GNU libc
 
     def __init__(self, chroma: str = "4:4:4", backend: str = "x265", colour_space: str = "ycbcr", bit_depth: int = 8,
                  level: int = 8, encoder: str | None = None, decoder: str | None = None,
@@ -54,7 +55,7 @@ class BPG(SubprocessCodec):
     def encoder_arguments(self, input: str, output: str, height: int, width: int) -> list[str]:
         options = self.options
         return ["-f", options["chroma"].replace(":", ""), "-e", options["backend"], "-c", options["colour_space"],
-                "-b", str(options["bit_depth"]), "-m", str(options["level"]), "-o", output, input]
+                "-b", str(options["bit_depth"]), "-m", str(options["level"]), "-o", output]
 
     def point_arguments(self, point: float) -> list[str]:
         if int(point) != point or not 0 <= point <= 51:

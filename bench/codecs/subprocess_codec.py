@@ -174,6 +174,9 @@ class SubprocessCodec(Codec):
     input_name: ClassVar[str] = "input.png"
     output_name: ClassVar[str]
     decoded_name: ClassVar[str] = "decoded.png"
+    # The input file goes last, after the rate point's arguments (tools whose option parser stops at the first
+    # file name, as getopt outside GNU does); ``encoder_arguments`` then leaves it out.
+    input_last: ClassVar[bool] = False
 
     def __init__(self, encoder: str | None = None, decoder: str | None = None, timeout: float | None = None,
                  **options: Any):
@@ -187,7 +190,8 @@ class SubprocessCodec(Codec):
     # --- what a subclass declares ---
 
     def encoder_arguments(self, input: str, output: str, height: int, width: int) -> list[str]:
-        """Encoder arguments except the rate point's (file names are relative to the work folder)."""
+        """Encoder arguments except the rate point's (file names are relative to the work folder; the input's is
+        left out when ``input_last``)."""
         raise NotImplementedError
 
     def point_arguments(self, point: float) -> list[str]:
@@ -218,7 +222,8 @@ class SubprocessCodec(Codec):
         rgb = tensor_to_uint8(as_batch(x))
         height, width = rgb.shape[:2]
         command = [self.binaries["encoder"], *self.encoder_arguments(self.input_name, self.output_name, height,
-                                                                     width), *self.point_arguments(point)]
+                                                                     width), *self.point_arguments(point),
+                   *([self.input_name] if self.input_last else [])]
         with self.workspace() as folder:
             self.write_input(rgb, folder / self.input_name)
             run_command(self.name, "encoder", command, folder, self.timeout)
@@ -255,9 +260,11 @@ class SubprocessCodec(Codec):
 
     def config(self) -> dict[str, Any]:
         """Options and the exact command lines: the encoder's for a 768x512 image (each image passes its own
-        size) followed by the rate point's arguments, listed per default point; the decoder's."""
+        size), then the rate point's arguments (listed per default point), then the input when ``input_last``; the
+        decoder's."""
         height, width = COMMAND_EXAMPLE_SIZE
-        encoder = [self.tools[0].default, *self.encoder_arguments(self.input_name, self.output_name, height, width)]
+        encoder = [self.tools[0].default, *self.encoder_arguments(self.input_name, self.output_name, height, width),
+                   "{point arguments}", *([self.input_name] if self.input_last else [])]
         decoder = [self.tools[1].default, *self.decoder_arguments(self.output_name, self.decoded_name)]
         return {
             **self.options,

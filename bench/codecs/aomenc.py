@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bench.codecs.subprocess_codec import Tool, YUVSubprocessCodec
-from bench.errors import BenchError
 
 
 class AOMEnc(YUVSubprocessCodec):
@@ -31,6 +30,8 @@ class AOMEnc(YUVSubprocessCodec):
         Tool("decoder", "aomdec", ("--help",), r"AV1 Decoder (v\S+)", "install it: apt-get install aom-tools"),
     )
     default_points: ClassVar[tuple[float, ...]] = (60, 52, 44, 36, 28, 20, 12)
+    point_range = (0, 63, "cq-levels")
+    choices = {"cpu_used": range(0, 10), "tune": ("psnr", "ssim"), "bit_depth": (8, 10, 12)}
     input_name: ClassVar[str] = "input.y4m"
     output_name: ClassVar[str] = "image.obu"
     decoded_name: ClassVar[str] = "decoded.y4m"
@@ -38,12 +39,6 @@ class AOMEnc(YUVSubprocessCodec):
     def __init__(self, chroma: str = "4:4:4", bit_depth: int = 8, matrix: str = "bt709", cpu_used: int = 4,
                  tune: str = "psnr", encoder: str | None = None, decoder: str | None = None,
                  timeout: float | None = None):
-        if not isinstance(cpu_used, int) or not 0 <= cpu_used <= 9:
-            raise BenchError(f"aomenc cpu_used must be an integer 0..9, got {cpu_used!r}")
-        if tune not in ("psnr", "ssim"):
-            raise BenchError(f"aomenc tune must be psnr or ssim, got {tune!r}")
-        if bit_depth not in (8, 10, 12):
-            raise BenchError(f"aomenc bit_depth must be 8, 10 or 12, got {bit_depth!r}")
         super().__init__(chroma, bit_depth, matrix, cpu_used=cpu_used, tune=tune, encoder=encoder, decoder=decoder,
                          timeout=timeout)
 
@@ -56,9 +51,7 @@ class AOMEnc(YUVSubprocessCodec):
         ]
 
     def point_arguments(self, point: float) -> list[str]:
-        if int(point) != point or not 0 <= point <= 63:
-            raise BenchError(f"aomenc rate points are cq-levels 0..63, got {point:g}")
-        return [f"--cq-level={int(point)}"]
+        return [f"--cq-level={point}"]
 
     def decoder_arguments(self, bitstream: str, output: str) -> list[str]:
         return ["-o", output, bitstream]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bench.codecs.subprocess_codec import SubprocessCodec, Tool
-from bench.errors import BenchError
 
 
 class CJXL(SubprocessCodec):
@@ -27,20 +26,19 @@ class CJXL(SubprocessCodec):
         Tool("decoder", "djxl", ("--version",), r"djxl (v\S+)", "install it: apt-get install libjxl-tools"),
     )
     default_points: ClassVar[tuple[float, ...]] = (15, 8, 4, 2.5, 1.5, 1, 0.6, 0.35)
+    point_range = (0.1, 25, "butteraugli distances")
+    integer_points = False
+    choices = {"effort": range(1, 10)}
     output_name: ClassVar[str] = "image.jxl"
 
     def __init__(self, effort: int = 7, encoder: str | None = None, decoder: str | None = None,
                  timeout: float | None = None):
-        if not isinstance(effort, int) or not 1 <= effort <= 9:
-            raise BenchError(f"cjxl effort must be an integer 1..9, got {effort!r}")
         super().__init__(encoder, decoder, timeout, effort=effort)
 
     def encoder_arguments(self, input: str, output: str, height: int, width: int) -> list[str]:
         return [input, output, "--effort", str(self.options["effort"]), "--num_threads", "1", "--quiet"]
 
     def point_arguments(self, point: float) -> list[str]:
-        if not 0.1 <= point <= 25:
-            raise BenchError(f"cjxl rate points are butteraugli distances 0.1..25, got {point:g}")
         return ["--distance", f"{point:g}"]
 
     def decoder_arguments(self, bitstream: str, output: str) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bench.codecs.subprocess_codec import SubprocessCodec, Tool
-from bench.errors import BenchError
 
 
 class CWebP(SubprocessCodec):
@@ -26,21 +25,20 @@ class CWebP(SubprocessCodec):
         Tool("decoder", "dwebp", ("-version",), r"^(\d\S*)", "install it: apt-get install webp"),
     )
     default_points: ClassVar[tuple[float, ...]] = (1, 10, 25, 50, 75, 90, 97)
+    point_range = (0, 100, "qualities")
+    integer_points = False
+    choices = {"method": range(0, 7)}
     output_name: ClassVar[str] = "image.webp"
     decoded_name: ClassVar[str] = "decoded.ppm"
 
     def __init__(self, method: int = 4, encoder: str | None = None, decoder: str | None = None,
                  timeout: float | None = None):
-        if not isinstance(method, int) or not 0 <= method <= 6:
-            raise BenchError(f"cwebp method must be an integer 0..6, got {method!r}")
         super().__init__(encoder, decoder, timeout, method=method)
 
     def encoder_arguments(self, input: str, output: str, height: int, width: int) -> list[str]:
         return ["-quiet", "-m", str(self.options["method"]), "-metadata", "none", input, "-o", output]
 
     def point_arguments(self, point: float) -> list[str]:
-        if not 0 <= point <= 100:
-            raise BenchError(f"cwebp rate points are qualities 0..100, got {point:g}")
         return ["-q", f"{point:g}"]
 
     def decoder_arguments(self, bitstream: str, output: str) -> list[str]:

@@ -29,7 +29,7 @@ class HM(ReferenceSoftwareCodec):
         Tool("decoder", "TAppDecoderStatic", ("--help",), r"HM software: Decoder Version \[(\S+?)\]", BUILD_HINT),
     )
     default_config: ClassVar[str] = "encoder_intra_main_rext.cfg"
-    max_qp: ClassVar[int] = 51
+    point_range = (0, 51, "QPs")
 
     def picture_size(self, bitstream: bytes) -> tuple[int, int]:
         return hevc_picture_size(bitstream)

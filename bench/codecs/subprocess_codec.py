@@ -85,6 +85,15 @@ class Tool:
     install: str
 
 
+def check_choice(codec: str, option: str, value: Any, allowed: Sequence[Any]) -> Any:
+    """Returns ``value`` if it is one of ``allowed`` (a tuple, or a range of integers), else raises one clear line."""
+    if isinstance(value, bool) or value not in allowed or (isinstance(allowed, range) and not isinstance(value, int)):
+        shown = (f"an integer {allowed[0]}..{allowed[-1]}" if isinstance(allowed, range)
+                 else "one of " + ", ".join(map(str, allowed)))
+        raise BenchError(f"{codec} {option} must be {shown}, got {value!r}")
+    return value
+
+
 def find_binary(codec: str, tool: Tool, given: str | None) -> Path:
     """The binary for ``tool``: ``given`` (an option), else ``$MPA_BENCH_<CODEC>_<ROLE>``, else ``PATH``.
 
@@ -160,16 +169,22 @@ def run_command(codec: str, role: str, command: Sequence[str], cwd: Path, timeou
 class SubprocessCodec(Codec):
     """A codec made of an encoder and a decoder binary; see the module docstring for what the base does.
 
-    Subclasses declare ``tools`` (encoder first, then decoder), ``default_points``, the file names in the work
-    folder (their suffixes tell most tools the format), and implement :meth:`encoder_arguments`,
-    :meth:`point_arguments` and :meth:`decoder_arguments`; they override :meth:`write_input` /
-    :meth:`read_decoded` for inputs and outputs other than RGB PNG / PNG or PPM.
+    Subclasses declare ``tools`` (encoder first, then decoder), ``default_points`` and the range of valid points,
+    the allowed values of their options (``choices``), the file names in the work folder (their suffixes tell most
+    tools the format), and implement :meth:`encoder_arguments`, :meth:`point_arguments` and
+    :meth:`decoder_arguments`; they override :meth:`write_input` / :meth:`read_decoded` for inputs and outputs
+    other than RGB PNG / PNG or PPM.
 
     Args (every subclass): ``encoder``, ``decoder``: paths of the binaries; ``timeout``: seconds per command.
     """
 
     tools: ClassVar[tuple[Tool, Tool]]
     default_points: ClassVar[tuple[float, ...]]
+    # Valid rate points: ``(low, high, what they are)``, integers only when ``integer_points``.
+    point_range: ClassVar[tuple[float, float, str]]
+    integer_points: ClassVar[bool] = True
+    # Allowed values of options (a tuple, or a range of integers), checked at construction.
+    choices: ClassVar[dict[str, Sequence[Any]]] = {}
     default_timeout: ClassVar[float] = 300.0
     input_name: ClassVar[str] = "input.png"
     output_name: ClassVar[str]
@@ -180,7 +195,8 @@ class SubprocessCodec(Codec):
 
     def __init__(self, encoder: str | None = None, decoder: str | None = None, timeout: float | None = None,
                  **options: Any):
-        self.options = options
+        self.options = {key: check_choice(self.name, key, value, self.choices[key]) if key in self.choices else value
+                        for key, value in options.items()}
         self.timeout = float(timeout) if timeout is not None else self.default_timeout
         if not self.timeout > 0:
             raise BenchError(f"{self.name}: timeout must be a positive number of seconds, got {timeout!r}")
@@ -195,7 +211,7 @@ class SubprocessCodec(Codec):
         raise NotImplementedError
 
     def point_arguments(self, point: float) -> list[str]:
-        """The arguments that set the rate point (appended to :meth:`encoder_arguments`)."""
+        """The arguments that set a rate point (after :meth:`encoder_arguments`); ``point`` is checked already."""
         raise NotImplementedError
 
     def decoder_arguments(self, bitstream: str, output: str) -> list[str]:
@@ -218,11 +234,17 @@ class SubprocessCodec(Codec):
     def rate_points(self) -> Sequence[float]:
         return self.default_points
 
+    def check_point(self, point: float) -> float:
+        low, high, what = self.point_range
+        if not low <= point <= high or (self.integer_points and int(point) != point):
+            raise BenchError(f"{self.name} rate points are {what} {low:g}..{high:g}, got {point:g}")
+        return int(point) if self.integer_points else point
+
     def encode(self, x: torch.Tensor, point: float) -> Bitstream:
         rgb = tensor_to_uint8(as_batch(x))
         height, width = rgb.shape[:2]
         command = [self.binaries["encoder"], *self.encoder_arguments(self.input_name, self.output_name, height,
-                                                                     width), *self.point_arguments(point),
+                                                                     width), *self.point_arguments(self.check_point(point)),
                    *([self.input_name] if self.input_last else [])]
         with self.workspace() as folder:
             self.write_input(rgb, folder / self.input_name)
@@ -269,7 +291,8 @@ class SubprocessCodec(Codec):
         return {
             **self.options,
             "encoder_command": shlex.join(encoder),
-            "point_arguments": {f"{p:g}": shlex.join(self.point_arguments(p)) for p in self.rate_points()},
+            "point_arguments": {f"{p:g}": shlex.join(self.point_arguments(self.check_point(p)))
+                                for p in self.rate_points()},
             "decoder_command": shlex.join(decoder),
         }
 

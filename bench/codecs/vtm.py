@@ -40,7 +40,7 @@ class VTM(ReferenceSoftwareCodec):
         Tool("decoder", "DecoderAppStatic", ("--help",), r"VTM Decoder Version (\S+)", BUILD_HINT),
     )
     default_config: ClassVar[str] = "encoder_intra_vtm.cfg"
-    max_qp: ClassVar[int] = 63
+    point_range = (0, 63, "QPs")
 
     def picture_size(self, bitstream: bytes) -> tuple[int, int]:
         return vvc_picture_size(bitstream)

@@ -5,15 +5,15 @@
 #
 #   SRC_DIR    a checkout of the VVCSoftware_VTM repository at a release tag, e.g.
 #                git clone https://vcgit.hhi.fraunhofer.de/jvet/VVCSoftware_VTM.git vtm-src
-#                git -C vtm-src checkout VTM-23.13
+#                git -C vtm-src checkout VTM-12.1
 #   BUILD_DIR  where cmake builds (default SRC_DIR/build)
 #
-# Release build of the two applications only (not the whole tree), with every core unless JOBS is set.
-# VTM's cmake copies the binaries to SRC_DIR/bin/EncoderAppStatic and SRC_DIR/bin/DecoderAppStatic; the script
-# prints both paths and the cfg folder, i.e. what the `vtm` codec takes:
-#   --checkpoint is not used; the suite options are
-#   encoder = ".../bin/EncoderAppStatic", decoder = ".../bin/DecoderAppStatic", config = ".../cfg/encoder_intra_vtm.cfg"
-# (or the environment variables MPA_BENCH_VTM_ENCODER, MPA_BENCH_VTM_DECODER, MPA_BENCH_VTM_CONFIG).
+# Release build of the two applications only (not the whole tree), with every core unless JOBS is set (a build
+# takes about 20 minutes on 2 cores). VTM's cmake copies the binaries to SRC_DIR/bin/EncoderAppStatic and
+# SRC_DIR/bin/DecoderAppStatic; the script prints them and the intra configuration, i.e. the `vtm` codec's options
+#   options = { encoder = ".../bin/EncoderAppStatic", decoder = ".../bin/DecoderAppStatic" }
+# (the codec finds cfg/encoder_intra_vtm.cfg beside bin/; or set MPA_BENCH_VTM_ENCODER, MPA_BENCH_VTM_DECODER).
+# Tested with VTM-12.1 and GCC 12.
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then

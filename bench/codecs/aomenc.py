@@ -29,7 +29,7 @@ class AOMEnc(YUVSubprocessCodec):
         Tool("encoder", "aomenc", ("--help",), r"AV1 Encoder (v\S+)", "install it: apt-get install aom-tools"),
         Tool("decoder", "aomdec", ("--help",), r"AV1 Decoder (v\S+)", "install it: apt-get install aom-tools"),
     )
-    default_points: ClassVar[tuple[float, ...]] = (60, 52, 44, 36, 28, 20, 12)
+    default_points: ClassVar[tuple[float, ...]] = (60, 52, 44, 36, 28, 20, 12, 4)
     point_range = (0, 63, "cq-levels")
     choices = {"cpu_used": range(0, 10), "tune": ("psnr", "ssim"), "bit_depth": (8, 10, 12)}
     input_name: ClassVar[str] = "input.y4m"

@@ -25,7 +25,7 @@ class CJXL(SubprocessCodec):
         Tool("encoder", "cjxl", ("--version",), r"cjxl (v\S+)", "install it: apt-get install libjxl-tools"),
         Tool("decoder", "djxl", ("--version",), r"djxl (v\S+)", "install it: apt-get install libjxl-tools"),
     )
-    default_points: ClassVar[tuple[float, ...]] = (15, 8, 4, 2.5, 1.5, 1, 0.6, 0.35)
+    default_points: ClassVar[tuple[float, ...]] = (25, 15, 8, 4, 2.5, 1.5, 1, 0.6)
     point_range = (0.1, 25, "butteraugli distances")
     integer_points = False
     choices = {"effort": range(1, 10)}

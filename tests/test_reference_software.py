@@ -60,7 +60,7 @@ def test_the_configuration_is_found_beside_the_binaries_and_recorded(tmp_path):
     assert config["config"]["name"] == "encoder_intra_vtm.cfg" and len(config["config"]["sha256"]) == 64
     assert (config["chroma"], config["bit_depth"], config["matrix"], config["internal_bit_depth"],
             config["output_bit_depth"]) == ("444", 8, "bt709", 10, 8)
-    assert list(config["point_arguments"]) == ["47", "42", "37", "32", "27", "22", "17", "12"]
+    assert config["point_arguments"] == {"0": "-q 0", "63": "-q 63"}
     (tmp_path / "vtm ✓ checkout" / "cfg" / "encoder_intra_vtm.cfg").unlink()
     with pytest.raises(CodecUnavailable, match="encoder_intra_vtm.cfg not found; pass config=PATH"):
         VTM(encoder=str(encoder), decoder=str(decoder))

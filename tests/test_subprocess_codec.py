@@ -127,7 +127,7 @@ def test_versions_and_commands_are_recorded(tmp_path):
     version = install_script(tmp_path / "v", "cwebp", 'echo "0.0-fake"')
     codec = CWebP(encoder=str(version), decoder=str(install(tmp_path / "v", "dwebp", "copy-decoder")))
     assert codec.versions()["encoder"] == "cwebp 0.0-fake"
-    assert codec.config()["point_arguments"]["50"] == "-q 50"
+    assert codec.config()["point_arguments"] == {"0": "-q 0", "100": "-q 100"}
     assert codec.config()["decoder_command"] == "dwebp -quiet image.webp -ppm -o decoded.ppm"
 
 

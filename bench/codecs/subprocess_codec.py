@@ -282,8 +282,9 @@ class SubprocessCodec(Codec):
 
     def config(self) -> dict[str, Any]:
         """Options and the exact command lines: the encoder's for a 768x512 image (each image passes its own
-        size), then the rate point's arguments (listed per default point), then the input when ``input_last``; the
-        decoder's."""
+        size), then the rate point's arguments (shown for the lowest and highest valid points; the points
+        themselves key each row, so changing the default points keeps what is stored), then the input when
+        ``input_last``; the decoder's."""
         height, width = COMMAND_EXAMPLE_SIZE
         encoder = [self.tools[0].default, *self.encoder_arguments(self.input_name, self.output_name, height, width),
                    "{point arguments}", *([self.input_name] if self.input_last else [])]
@@ -292,7 +293,7 @@ class SubprocessCodec(Codec):
             **self.options,
             "encoder_command": shlex.join(encoder),
             "point_arguments": {f"{p:g}": shlex.join(self.point_arguments(self.check_point(p)))
-                                for p in self.rate_points()},
+                                for p in self.point_range[:2]},
             "decoder_command": shlex.join(decoder),
         }
 

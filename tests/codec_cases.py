@@ -46,11 +46,3 @@ def random_weights_codec(factory: type[LearnedCodec]) -> LearnedCodec:
         model = factory.build_model(qualities[0])
     key = None if factory.one_model_for_all_points else points[0]
     return factory.from_models({key: model}, f"random weights (seed {SEED}), test only")
-
-
-def has_test_variant(name: str) -> bool:
-    """True for a learned codec whose code a registered test-only subclass exercises at a fraction of the cost."""
-    factory = codecs.get(name)
-    return issubclass(factory, LearnedCodec) and not factory.test_only and any(
-        codecs.get(other).test_only and issubclass(codecs.get(other), factory) for other in codecs.names()
-    )

@@ -6,13 +6,17 @@ EntropyBottleneck parameters (``_matrices.0`` of CompressAI < 1.1, ``_matrix0`` 
 ``matrices.0`` of CompressAI 1.2.8), renamed to whatever the target model uses. Files are read with
 ``torch.load(weights_only=True)``. The entropy coder's CDF buffers are derived data (recomputed by
 ``update(force=True)`` after loading), so they are neither required nor compared.
+
+This module knows no codec: which codec a foreign file belongs to is answered by the ``identify`` callable the
+caller passes (learned codecs pass :func:`bench.codecs.learned.identify_checkpoint`, which asks every registered
+codec class), so a mismatch message can say "this looks like a TinyLIC checkpoint: use --checkpoint tinylic=PATH".
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -22,17 +26,13 @@ from bench.errors import CheckpointError
 # Buffers recomputed by update(force=True): never required in, nor compared against, a checkpoint.
 DERIVED_SUFFIXES = ("._quantized_cdf", "._offset", "._cdf_length", "gaussian_conditional.scale_table")
 
-ARCHITECTURE_LABELS = {
-    "mpa": "an MPA (stage-2, all-in-one)",
-    "mpa-enc": "an MPAEnc / stage-1",
-    "tinylic": "a TinyLIC",
-    "bmshj2018-factorized": "a CompressAI bmshj2018-factorized",
-    "bmshj2018-hyperprior": "a CompressAI bmshj2018-hyperprior",
-    "mbt2018-mean": "a CompressAI mbt2018-mean",
-    "mbt2018": "a CompressAI mbt2018",
-    "cheng2020-anchor": "a CompressAI cheng2020-anchor",
-    "cheng2020-attn": "a CompressAI cheng2020-attn",
-}
+# Terminal colour and cursor codes some libraries put in exception messages: never in our one-line errors.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+# identify(state_dict) -> (registry name, label such as "a TinyLIC") of the codec a checkpoint belongs to, or None.
+Identify = Callable[[Mapping[str, torch.Tensor]], "tuple[str, str] | None"]
+# explain(missing keys, state dict) -> an extra sentence for a mismatch message, or None.
+Explain = Callable[[list[str], Mapping[str, torch.Tensor]], "str | None"]
 
 _EB_KEY = re.compile(
     r"^(?P<module>(?:.*\.)?entropy_bottleneck)\."
@@ -52,7 +52,7 @@ class CheckpointMismatch(CheckpointError):
         missing: keys the model has and the checkpoint lacks.
         unexpected: keys the checkpoint has and the model lacks.
         mismatched: ``(key, checkpoint shape, model shape)`` for keys whose shapes differ.
-        detected: registry name of the architecture the checkpoint looks like, if recognised.
+        detected: registry name of the codec the checkpoint looks like, if recognised.
     """
 
     def __init__(self, message: str, missing: list[str], unexpected: list[str],
@@ -61,21 +61,46 @@ class CheckpointMismatch(CheckpointError):
         self.missing, self.unexpected, self.mismatched, self.detected = missing, unexpected, mismatched, detected
 
 
+def check_checkpoint_file(path: str | Path, missing_hint: str = "") -> Path:
+    """Returns ``path`` if it is a readable regular file, else raises one clear error for what it is instead.
+
+    Raises:
+        CheckpointError: not found (with ``missing_hint``), a directory, a symbolic-link loop, or not a file.
+    """
+    path = Path(path)
+    try:
+        resolved = path.resolve(strict=True)
+    except FileNotFoundError:
+        broken = " (a symbolic link to nothing)" if path.is_symlink() else ""
+        raise CheckpointError(f"checkpoint {path} not found{broken}{'; ' + missing_hint if missing_hint else ''}")
+    except (RuntimeError, OSError) as error:  # Python < 3.13 raises RuntimeError for a loop, later ones OSError
+        raise CheckpointError(f"checkpoint {path} is a symbolic link loop ({clean_message(error)}); "
+                              f"pass the checkpoint file itself") from error
+    if resolved.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory; pass a checkpoint file (.pth, .pth.tar, .pt)")
+    if not resolved.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a regular file")
+    return path
+
+
+def clean_message(error: BaseException) -> str:
+    """The first line of an exception's message without terminal escape codes (or the exception's type)."""
+    text = _ANSI_ESCAPE.sub("", str(error)).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
 def read_state_dict(path: str | Path, missing_hint: str = "") -> dict[str, torch.Tensor]:
     """Reads a checkpoint file safely and returns its state dict (unwrapped from ``{'state_dict': ...}``).
 
     Raises:
-        CheckpointError: missing file, unreadable file, non-tensor pickles, or no state dict inside.
+        CheckpointError: missing file, directory, link loop, unreadable file, non-tensor pickles, or no state dict.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found{'; ' + missing_hint if missing_hint else ''}")
+    path = check_checkpoint_file(path, missing_hint)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and weights_only errors all mean: cannot be read safely
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(
-            f"checkpoint {path} cannot be read with torch.load(weights_only=True) ({first_line}); "
+            f"checkpoint {path} cannot be read with torch.load(weights_only=True) ({clean_message(error)}); "
             f"re-save its state_dict alone with torch.save"
         ) from error
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
@@ -131,71 +156,61 @@ def compare(state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch
     return missing, unexpected, mismatched
 
 
-def detect_architecture(state_dict: Mapping[str, torch.Tensor]) -> str | None:
-    """Names the codec family a state dict belongs to (registry name), or None."""
-    keys = set(state_dict)
-    if "Gain" in keys:
-        if any(".score_predictor.0.0." in k for k in keys if k.startswith("g_s")):
-            return "mpa"
-        if any(".score_predictor." in k for k in keys if k.startswith("g_a")):
-            return "mpa-enc"
-        return None
-    if "g_a1.residual_group.blocks.0.attn.rpb" in keys:
-        return "tinylic"
-    if "g_a.0.weight" in keys or "g_a.0.conv1.weight" in keys:
-        if any(".conv_a." in k for k in keys):
-            return "cheng2020-attn"
-        if "g_a.0.conv1.weight" in keys:
-            return "cheng2020-anchor"
-        if "context_prediction.weight" in keys:
-            return "mbt2018"
-        if "h_a.0.weight" not in keys:
-            return "bmshj2018-factorized"
-        h_s_out, m = state_dict.get("h_s.4.weight"), state_dict.get("g_a.6.weight")
-        if h_s_out is not None and m is not None and h_s_out.shape[0] == 2 * m.shape[0]:
-            return "mbt2018-mean"
-        return "bmshj2018-hyperprior"
-    return None
-
-
-def load_checkpoint(model: nn.Module, path: str | Path, architecture: str, missing_hint: str = "") -> str | None:
+def load_checkpoint(model: nn.Module, path: str | Path, architecture: str, missing_hint: str = "", *,
+                    identify: Identify | None = None, explain: Explain | None = None) -> None:
     """Reads ``path`` and loads it into ``model`` with :func:`load_state_dict_checked`."""
-    return load_state_dict_checked(model, read_state_dict(path, missing_hint), path, architecture)
+    load_state_dict_checked(model, read_state_dict(path, missing_hint), path, architecture,
+                                   identify=identify, explain=explain)
+
+
+def check_state_dict(state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, tuple], source: str | Path,
+                     architecture: str, *, identify: Identify | None = None,
+                     explain: Explain | None = None) -> dict[str, torch.Tensor]:
+    """Normalises a state dict's keys to ``expected`` (key -> shape) and checks every key and shape strictly.
+
+    Args:
+        state_dict: as read from the file.
+        expected: the model's keys and shapes (derived CDF buffers are ignored).
+        source: the file it came from (used in messages).
+        architecture: what the model is, as a phrase ("a TinyLIC", "convnext_tiny.fb_in1k").
+        identify: names the codec a state dict belongs to, for "this looks like ..." in the message.
+        explain: adds a sentence about the missing keys (e.g. a known older format).
+
+    Returns:
+        The normalised state dict.
+
+    Raises:
+        CheckpointMismatch: keys or shapes that differ, with the lists, and the codec the file looks like when it
+            is another one.
+    """
+    state_dict = normalize_keys(state_dict, set(expected))
+    missing, unexpected, mismatched = compare(state_dict, expected)
+    if missing or unexpected or mismatched:
+        detected = identify(state_dict) if identify is not None else None
+        hint = explain(missing, state_dict) if explain is not None else None
+        raise CheckpointMismatch(
+            _mismatch_message(source, architecture, missing, unexpected, mismatched, detected, hint),
+            missing, unexpected, mismatched, detected[0] if detected else None,
+        )
+    return state_dict
 
 
 def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str | Path,
-                            architecture: str) -> str | None:
-    """Loads a state dict into ``model`` strictly (derived CDF buffers excepted), after :func:`normalize_keys`.
-
-    Args:
-        model: the freshly constructed model.
-        state_dict: as read from the file.
-        source: the file it came from (used in messages).
-        architecture: the registry name the model stands for (used in messages).
-
-    Returns:
-        The detected architecture of the state dict (equal to ``architecture`` on success, or None).
+                            architecture: str, *, identify: Identify | None = None,
+                            explain: Explain | None = None) -> None:
+    """Loads a state dict into ``model`` strictly (derived CDF buffers excepted), after :func:`check_state_dict`.
 
     Raises:
-        CheckpointMismatch: keys or shapes that differ, with the lists, and the architecture the file looks like
-            when it is a different one.
+        CheckpointMismatch: see :func:`check_state_dict`.
     """
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    state_dict = normalize_keys(state_dict, set(expected))
-    detected = detect_architecture(state_dict)
-    missing, unexpected, mismatched = compare(state_dict, expected)
-    if missing or unexpected or mismatched:
-        raise CheckpointMismatch(
-            _mismatch_message(source, architecture, missing, unexpected, mismatched, detected),
-            missing, unexpected, mismatched, detected,
-        )
+    state_dict = check_state_dict(state_dict, expected, source, architecture, identify=identify, explain=explain)
     loadable = {k: v for k, v in state_dict.items() if not is_derived(k)}
     # nn.Module's loader, not a subclass override: CompressAI's requires the derived CDF buffers to be present.
     result = nn.Module.load_state_dict(model, loadable, strict=False)
     leftover = [k for k in result.missing_keys if not is_derived(k)] + list(result.unexpected_keys)
     if leftover:  # cannot happen after compare(); kept as a guard against silent partial loads
         raise CheckpointError(f"checkpoint {source} did not load completely: {', '.join(leftover[:5])}")
-    return detected
 
 
 def strip_module_prefix(key: str) -> str:
@@ -204,19 +219,12 @@ def strip_module_prefix(key: str) -> str:
     return key
 
 
-def _mismatch_message(path, architecture, missing, unexpected, mismatched, detected) -> str:
-    label = ARCHITECTURE_LABELS.get(architecture, architecture)
-    parts = [f"checkpoint {path} does not match {label} model"]
-    if detected and detected != architecture:
-        parts.append(
-            f"this looks like {ARCHITECTURE_LABELS.get(detected, detected)} checkpoint: "
-            f"use it with --checkpoint {detected}=PATH"
-        )
-    if any(k.endswith(".attn.rpb") for k in missing):
-        parts.append(
-            "attn.rpb keys are missing: checkpoints trained without relative position bias "
-            "(before NJUVISION/MPA 9dea541) are not supported"
-        )
+def _mismatch_message(path, architecture, missing, unexpected, mismatched, detected, hint) -> str:
+    parts = [f"checkpoint {path} does not match {architecture} model"]
+    if detected and detected[1] != architecture:
+        parts.append(f"this looks like {detected[1]} checkpoint: use it with --checkpoint {detected[0]}=PATH")
+    if hint:
+        parts.append(hint)
     parts.append(f"{len(missing)} missing key(s){_sample(missing)}")
     parts.append(f"{len(unexpected)} unexpected key(s){_sample(unexpected)}")
     shapes = [f"{k} {tuple(a)} vs model {tuple(b)}" for k, a, b in mismatched]

@@ -14,8 +14,7 @@ import torch
 from bench.codecs.learned import pad_center
 from bench.timing import Stopwatch, synchronize
 from bench.codecs.mpa import MPA, MPACodec
-from bench.codecs.tinylic import TinyLIC
-from bench.complexity.subjects import random_tinylic_codec
+from bench.codecs.tinylic import TinyLIC, TinyLICCodec
 
 HEIGHT, WIDTH = 512, 768
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -36,7 +35,7 @@ def random_model(cls, device="cpu"):
 
 @pytest.fixture(scope="module")
 def tinylic_cpu():
-    return random_tinylic_codec(random_model(TinyLIC), "cpu", "auto")
+    return TinyLICCodec.from_models({1.0: random_model(TinyLIC)}, "random weights (seed 0)")
 
 
 def test_tinylic_encode_768x512_cpu(benchmark, tinylic_cpu, image):

@@ -168,7 +168,7 @@ def test_bad_suite_values_are_refused_in_one_line(tmp_path, top, message):
 
 
 @pytest.mark.parametrize("codec, options, message", [
-    ("avif", "{ speed = 99 }", "speed = 99 is outside 0..10"),
+    ("avif", "{ speed = 99 }", "speed = 99 must be a whole number 0..10"),
     ("webp", '{ method = "fast" }', "method = 'fast' must be a whole number"),
     ("jpeg2000", "{}", "rate point -1 is outside jpeg2000's range"),
 ])

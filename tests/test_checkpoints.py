@@ -5,9 +5,10 @@ import argparse
 import pytest
 import torch
 
-from bench.checkpoints import CheckpointMismatch, detect_architecture, normalize_keys, read_state_dict
+from bench.checkpoints import CheckpointMismatch, clean_message, normalize_keys, read_state_dict
+from bench.codecs.learned import identify_checkpoint
 from bench.codecs.mpa import MPA, MPACodec, MPAEnc
-from bench.codecs.tinylic import TinyLIC
+from bench.codecs.tinylic import TinyLIC, TinyLICCodec
 from bench.errors import CheckpointError
 
 N = 32  # small random models: the loading logic does not depend on the width
@@ -103,18 +104,19 @@ def test_missing_relative_position_bias_and_wrong_shapes_are_listed(models, tmp_
     assert error.value.mismatched == [("Gain", (4, 320), (8, 320))]
 
 
-def test_compressai_zoo_checkpoint_is_recognised(tmp_path):
+def test_compressai_zoo_checkpoint_is_named_without_the_transformer_hint(tmp_path):
     from compressai.zoo import image_models
 
-    for name in ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018"):
-        assert detect_architecture(image_models[name](quality=1).state_dict()) == name
-    cheng = {"g_a.0.conv1.weight": torch.zeros(1), "context_prediction.weight": torch.zeros(1)}
-    assert detect_architecture(cheng) == "cheng2020-anchor"
-    assert detect_architecture({**cheng, "g_a.3.conv_a.0.conv.0.weight": torch.zeros(1)}) == "cheng2020-attn"
     path = official_file(tmp_path / "zoo.pth.tar", image_models["bmshj2018-factorized"](quality=1).state_dict(),
                          wrap=False)
-    with pytest.raises(CheckpointMismatch, match="looks like a CompressAI bmshj2018-factorized checkpoint"):
+    with pytest.raises(CheckpointMismatch, match="looks like a CompressAI bmshj2018-factorized checkpoint") as error:
         MPA.from_checkpoint(path)
+    assert "g_a1.residual_group.blocks.0.attn.rpb" in error.value.missing
+    assert "relative position bias" not in str(error.value)  # a zoo file is not an old MPA: no such hint
+
+
+def test_a_state_dict_of_nothing_known_is_not_named():
+    assert identify_checkpoint({"conv.weight": torch.zeros(3, 3, 1, 1)}) is None
 
 
 def test_missing_file_names_the_path_and_where_the_weights_come_from(tmp_path):
@@ -126,11 +128,35 @@ def test_missing_file_names_the_path_and_where_the_weights_come_from(tmp_path):
     assert "--checkpoint mpa=PATH" in message and "Google Drive" in message
 
 
+def test_directories_and_link_loops_get_their_own_message(tmp_path):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    with pytest.raises(CheckpointError, match="is a directory; pass a checkpoint file"):
+        MPACodec(checkpoint=str(folder))
+    loop = tmp_path / "loop.pth.tar"
+    loop.symlink_to(tmp_path / "loop.pth.tar")
+    for codec in (MPACodec, TinyLICCodec):
+        with pytest.raises(CheckpointError, match="is a symbolic link loop") as error:
+            codec(checkpoint=str(loop))
+        assert "not found" not in str(error.value)
+    dangling = tmp_path / "dangling.pth.tar"
+    dangling.symlink_to(tmp_path / "nowhere.pth.tar")
+    with pytest.raises(CheckpointError, match="not found \\(a symbolic link to nothing\\)"):
+        read_state_dict(dangling)
+
+
+def test_error_messages_carry_no_terminal_escape_codes():
+    colored = RuntimeError("\x1b[1m\x1b[31mWeights only load failed.\x1b[0m Re-running with \x1b[4mTrue\x1b[0m\nmore")
+    assert clean_message(colored) == "Weights only load failed. Re-running with True"
+    assert clean_message(ValueError("")) == "ValueError"
+
+
 def test_unsafe_or_empty_files_are_refused(tmp_path):
     unsafe = tmp_path / "unsafe.pth.tar"
     torch.save({"state_dict": {"w": torch.zeros(1)}, "args": argparse.Namespace(lr=1)}, unsafe)
-    with pytest.raises(CheckpointError, match=r"weights_only=True"):
+    with pytest.raises(CheckpointError, match=r"weights_only=True") as error:
         read_state_dict(unsafe)
+    assert "\x1b" not in str(error.value)
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot be read"):

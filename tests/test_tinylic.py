@@ -5,18 +5,8 @@ import torch
 
 from bench.codecs.container import unpack
 from bench.codecs.learned import pad_center
-from bench.codecs.tinylic import TinyLIC, TinyLICCodec
+from bench.codecs.tinylic import TinyLICCodec, random_tinylic
 from bench.errors import CheckpointError
-
-TINY = dict(N=32, M=80, depths=(1, 1, 1, 1, 1, 1), num_heads=(2, 2, 2, 2, 2, 2))
-
-
-def random_tinylic(seed):
-    torch.manual_seed(seed)
-    model = TinyLIC(**TINY).eval()
-    with torch.no_grad():
-        model.g_a6.weight.mul_(4.0)  # nonzero symbols
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +56,23 @@ def test_missing_checkpoint_says_where_the_weights_are(tmp_path):
         TinyLICCodec(checkpoint=str(tmp_path / "missing.pth.tar"))
     with pytest.raises(CheckpointError, match="holds no"):
         TinyLICCodec(checkpoint=str(tmp_path))
+
+
+def test_a_list_of_files_gives_the_rate_points_in_list_order(folder):
+    low, high = sorted(folder.glob("*.pth.tar"))
+    codec = TinyLICCodec(checkpoint=[str(high), str(low)])
+    assert codec.provenance()["checkpoints"]["1"]["path"] == str(high)
+    x = torch.rand(3, 64, 64)
+    from_folder = TinyLICCodec(checkpoint=str(folder))
+    assert unpack(codec.encode(x, 1).data).strings == unpack(from_folder.encode(x, 2).data).strings
+
+
+def test_a_bad_file_among_several_fails_at_construction(folder, tmp_path):
+    from compressai.zoo import image_models
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "a.pth.tar").write_bytes((folder / "tinylic_q1.pth.tar").read_bytes())
+    torch.save(image_models["bmshj2018-factorized"](quality=1).state_dict(), mixed / "b.pth.tar")
+    with pytest.raises(CheckpointError, match=r"b.pth.tar does not match a TinyLIC model.*bmshj2018-factorized"):
+        TinyLICCodec(checkpoint=str(mixed))

@@ -41,12 +41,15 @@ class Codec(abc.ABC):
     # Bump when a change to this codec's code changes its bytes or reconstructions: it is part of the run-store key,
     # so rows measured by the old code are recomputed, and the golden bitstream tests insist on it.
     code_version: ClassVar[int] = 1
-    # What a suite may set, checked when it is read (bench.engine.options): the rate points' range (inclusive; None
-    # for any finite point) and whether they are whole numbers; option ranges and choices by option name.
+    # What a suite may set, checked when it is read and when the codec is built (bench.options): the rate points'
+    # range (inclusive; None for any finite point), what they are, and whether they are whole numbers; the allowed
+    # values of options (a tuple, or a range of integers) by option name.
     point_range: ClassVar[tuple[float, float] | None] = None
+    point_unit: ClassVar[str] = ""
     integer_points: ClassVar[bool] = False
-    option_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
-    option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    option_choices: ClassVar[dict[str, Sequence[Any]]] = {}
+    # True for variants that exist to test the code (random weights): never a reported number.
+    test_only: ClassVar[bool] = False
 
     @abc.abstractmethod
     def rate_points(self) -> Sequence[float]:

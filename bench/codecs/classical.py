@@ -134,7 +134,7 @@ class WebP(PillowCodec):
     pillow_format = "WEBP"
     default_points = (1, 10, 25, 50, 75, 90)
     fixed_options = {"lossless": False}
-    option_ranges = {"method": (0, 6)}
+    option_choices = {"method": range(0, 7)}
 
     def __init__(self, method: int = 4):
         super().__init__(method=int(method))
@@ -150,8 +150,7 @@ class AVIF(PillowCodec):
     description = "AVIF (libavif via Pillow)"
     pillow_format = "AVIF"
     default_points = (10, 25, 40, 55, 70, 80, 88)
-    option_ranges = {"speed": (0, 10)}
-    option_choices = {"subsampling": SUBSAMPLINGS}
+    option_choices = {"subsampling": SUBSAMPLINGS, "speed": range(0, 11)}
 
     def __init__(self, subsampling: str = "4:4:4", speed: int = 6):
         super().__init__(subsampling=_check_subsampling(subsampling), speed=int(speed))
@@ -168,7 +167,7 @@ class JPEGXL(PillowCodec):
     pillow_format = "JXL"
     default_points = (1, 10, 30, 50, 70, 85, 92)
     fixed_options = {"lossless": False}
-    option_ranges = {"effort": (1, 10)}
+    option_choices = {"effort": range(1, 11)}
 
     def __init__(self, effort: int = 7):
         import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)

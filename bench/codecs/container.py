@@ -4,7 +4,7 @@ Layout (big-endian)::
 
     magic      4 bytes   b"MPAB"
     version    1 byte    FORMAT_VERSION
-    codec      1 byte    architecture id (CODEC_IDS), so bytes of one codec are not decoded by another
+    codec      1 byte    the codec class's ``container_id``, so bytes of one codec are not decoded by another
     quality    8 bytes   float64 rate point (MPA accepts fractional q; float64 keeps it exact)
     height     2 bytes   unpadded image height
     width      2 bytes   unpadded image width
@@ -25,19 +25,6 @@ MAGIC = b"MPAB"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct(">4sBBdHHB")
 
-CODEC_IDS: dict[str, int] = {
-    "mpa": 1,
-    "mpa-enc": 2,
-    "tinylic": 3,
-    "bmshj2018-factorized": 16,
-    "bmshj2018-hyperprior": 17,
-    "mbt2018-mean": 18,
-    "mbt2018": 19,
-    "cheng2020-anchor": 20,
-    "cheng2020-attn": 21,
-}
-
-
 class ContainerError(BenchError):
     """Bytes that are not a valid container of the expected codec and format version."""
 
@@ -47,13 +34,13 @@ class Container:
     """Parsed container.
 
     Attributes:
-        codec: registry name of the codec that wrote it.
+        codec_id: ``container_id`` of the codec class that wrote it (:class:`bench.codecs.learned.LearnedCodec`).
         quality: the rate point.
         height, width: unpadded image size.
         strings: the entropy-coded strings, in the codec's order.
     """
 
-    codec: str
+    codec_id: int
     quality: float
     height: int
     width: int
@@ -66,7 +53,7 @@ class Container:
     def header(self) -> dict:
         return {
             "format_version": FORMAT_VERSION,
-            "codec": self.codec,
+            "codec_id": self.codec_id,
             "quality": self.quality,
             "height": self.height,
             "width": self.width,
@@ -76,14 +63,14 @@ class Container:
 
 def pack(container: Container) -> bytes:
     """Serialises a container into bytes."""
-    if container.codec not in CODEC_IDS:
-        raise ValueError(f"codec {container.codec!r} has no container id")
+    if not 0 < container.codec_id < 256:
+        raise ValueError(f"codec id {container.codec_id} does not fit the container (1..255)")
     if not (0 < container.height < 2**16 and 0 < container.width < 2**16):
         raise ValueError(f"image size {container.height}x{container.width} does not fit the container (< 65536)")
     if len(container.strings) > 255:
         raise ValueError("too many strings for the container")
     parts = [
-        _HEADER.pack(MAGIC, FORMAT_VERSION, CODEC_IDS[container.codec], float(container.quality),
+        _HEADER.pack(MAGIC, FORMAT_VERSION, container.codec_id, float(container.quality),
                      container.height, container.width, len(container.strings))
     ]
     for string in container.strings:
@@ -92,11 +79,11 @@ def pack(container: Container) -> bytes:
     return b"".join(parts)
 
 
-def unpack(data: bytes, expected_codec: str | None = None) -> Container:
-    """Parses bytes written by :func:`pack`.
+def unpack(data: bytes) -> Container:
+    """Parses bytes written by :func:`pack`; which codec may decode them is the caller's check (``codec_id``).
 
     Raises:
-        ContainerError: bad magic, unknown format version, another codec's bytes, truncated or trailing data.
+        ContainerError: bad magic, unknown format version, truncated or trailing data.
     """
     if len(data) < _HEADER.size:
         raise ContainerError(f"bitstream of {len(data)} bytes is shorter than the {_HEADER.size}-byte header")
@@ -105,12 +92,6 @@ def unpack(data: bytes, expected_codec: str | None = None) -> Container:
         raise ContainerError(f"not an mpa-bench bitstream (magic {magic!r}, expected {MAGIC!r})")
     if version != FORMAT_VERSION:
         raise ContainerError(f"bitstream format version {version} is not supported (this build reads {FORMAT_VERSION})")
-    names = {v: k for k, v in CODEC_IDS.items()}
-    if codec_id not in names:
-        raise ContainerError(f"bitstream names an unknown codec id {codec_id}")
-    codec = names[codec_id]
-    if expected_codec is not None and codec != expected_codec:
-        raise ContainerError(f"bitstream was written by codec {codec!r}, not {expected_codec!r}")
     offset = _HEADER.size
     strings = []
     for _ in range(count):
@@ -121,7 +102,7 @@ def unpack(data: bytes, expected_codec: str | None = None) -> Container:
         offset += length
     if offset != len(data):
         raise ContainerError(f"bitstream has {len(data) - offset} trailing bytes")
-    return Container(codec, quality, height, width, tuple(strings))
+    return Container(codec_id, quality, height, width, tuple(strings))
 
 
 def _varint(value: int) -> bytes:

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
 
-from bench.codecs.base import Decoded
 from bench.codecs.layers import LEVELS, TASK_HIDDEN_RATIOS, check_quality
-from bench.codecs.learned import (
-    LearnedCodec,
-        checkpoint_digest,
-    crop_center,
-    library_versions,
-    make_bitstream,
-    padded_size,
-    prepare_input,
-    read_bitstream,
-    resolve_device,
-)
-from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerLIC, check_task
-from bench.schema import Bitstream
-from bench.timing import Stopwatch
+from bench.codecs.learned import InMemoryModels, single_weights
+from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerCodec, TransformerLIC, check_task
 
 MPA_WEIGHTS_HINT = (
     "the official MPA weights (checkpoint_step3.pth.tar for mpa, the step-1/2 files for mpa-enc) are linked from "
@@ -43,8 +30,6 @@ class MPAEnc(TransformerLIC):
     and the rest through a light FastMlp (p_enc(q) = (5^((q-1)/7) - 1) / 4); the decoder is plain. ``forward``
     takes integer q only (as the official one); ``compress``/``decompress`` interpolate fractional q.
     """
-
-    architecture: ClassVar[str] = "mpa-enc"
 
     def __init__(self, N: int = 128, M: int = 320, depths: Sequence[int] = DEPTHS,
                  num_heads: Sequence[int] = NUM_HEADS, *, decoder_task_ratios: Sequence[float] | None = None):
@@ -94,8 +79,6 @@ class MPA(MPAEnc):
     q_task = 1 (bench alpha 0) puts every token on the main path (high realism, any task); q_task = 8 (alpha 1)
     every token on the task path. The bench's ``alpha`` is ``(q_task - 1) / 7``.
     """
-
-    architecture: ClassVar[str] = "mpa"
 
     def __init__(self, N: int = 128, M: int = 320, depths: Sequence[int] = DEPTHS,
                  num_heads: Sequence[int] = NUM_HEADS):
@@ -150,95 +133,56 @@ def alpha_to_q_task(alpha: float) -> float:
 # --- codecs ---------------------------------------------------------------------------------------------------
 
 
-class MPAEncCodec(LearnedCodec):
+class MPAEncCodec(TransformerCodec):
     """MPAEnc (stage 1) as a bench codec: rate points are qualities, one (perceptual) decoder.
 
     Args:
-        checkpoint: official step-1 or step-2 checkpoint file.
+        checkpoint: the step-1 or step-2 checkpoint file.
         qualities: default rate points (fractional allowed).
         device: ``cpu`` or ``cuda[:i]``.
         attention: neighborhood-attention path (``auto``, ``reference``, ``tiled``, ``flex``).
     """
 
     name: ClassVar[str] = "mpa-enc"
-    description: ClassVar[str] = "MPAEnc, stage 1 of MPA (NeurIPS 2024), official weights"
+    description: ClassVar[str] = "MPAEnc, stage 1 of MPA (NeurIPS 2024)"
+    container_id: ClassVar[int] = 2
+    checkpoint_label: ClassVar[str] = "an MPAEnc / stage-1"
+    weights_hint: ClassVar[str] = MPA_WEIGHTS_HINT
+    # NJUVISION/MPA publishes its weights on Google Drive / Baidu without digests: none is known to be official.
+    KNOWN_OFFICIAL_SHA256: ClassVar[frozenset[str]] = frozenset()
     model_class: ClassVar[type[MPAEnc]] = MPAEnc
-    pad_multiple: ClassVar[int] = 256
+    one_model_for_all_points: ClassVar[bool] = True
 
-    def __init__(self, checkpoint: str, qualities: Sequence[float] = tuple(range(1, 9)), device: str = "cpu",
-                 attention: str = "auto"):
+    def __init__(self, checkpoint: str | InMemoryModels, qualities: Sequence[float] = tuple(range(1, 9)),
+                 device: str = "cpu", attention: str = "auto"):
         for quality in qualities:
             check_quality(quality)
-        self.checkpoint = str(checkpoint)
         self.qualities = tuple(float(q) for q in qualities)
-        self.device = resolve_device(device)
-        self.attention = attention
-        self.model = self.model_class.from_checkpoint(checkpoint, self.device, attention, MPA_WEIGHTS_HINT)
-        self._sha256: str | None = None
+        super().__init__(single_weights(checkpoint, self.weights_hint), device, attention)
 
     @classmethod
-    def from_model(cls, model: MPAEnc, qualities: Sequence[float] = tuple(range(1, 9)), device: str = "cpu",
-                   **options):
-        """Wraps an already built model (tests use random weights this way; the engine never does)."""
-        codec = cls.__new__(cls)
-        codec.checkpoint, codec._sha256 = "<in-memory model>", "none"
-        codec.qualities = tuple(float(q) for q in qualities)
-        codec.device = resolve_device(device)
-        codec.attention = options.pop("attention", "auto")
-        codec.model = model.eval().to(codec.device)
-        codec._init_options(**options)
-        return codec
+    def recognizes(cls, state_dict: Mapping[str, torch.Tensor]) -> bool:
+        """Gains and encoder score predictors, no decoder score predictors."""
+        return "Gain" in state_dict and _has_predictors(state_dict, "g_a") and not _has_predictors(state_dict, "g_s")
 
-    def _init_options(self) -> None:
-        pass
+    @staticmethod
+    def counted_forward(model: MPAEnc, x: torch.Tensor, quality: float | None, q_task: float | None,
+                        task_idx: int) -> dict:
+        return model(x, quality=quality)
+
+    @classmethod
+    def profile_points(cls, requested: Sequence[float], available: Sequence[float] | None
+                       ) -> tuple[tuple[float, ...], tuple[float, ...], None]:
+        """Every requested quality (one variable-rate model serves them all)."""
+        points = tuple(float(q) for q in requested)
+        return points, points, None
 
     def rate_points(self) -> Sequence[float]:
         return self.qualities
 
-    @torch.inference_mode()
-    def encode(self, x: torch.Tensor, point: float) -> Bitstream:
+    def point_quality(self, point: float) -> float:
         check_quality(point)
-        padded, height, width = prepare_input(x, self.device, self.pad_multiple)
-        clock = Stopwatch(self.device)
-        y, z, _ = clock.run("network", self.model.analyze, padded, point)
-        result, _ = clock.run("entropy", self.model.code_latents, y, z, point)
-        strings = [result["strings"][0][0], result["strings"][1][0]]
-        return make_bitstream(self.name, point, height, width, strings, clock.times)
-
-    @torch.inference_mode()
-    def decode_variants(self, bitstream: Bitstream, variants: Iterable[str]) -> Iterator[Decoded]:
-        """Entropy-decodes once, then runs the synthesis once per variant.
-
-        ``Decoded.seconds`` is what a standalone decode of the variant costs (shared entropy decoding included);
-        ``timings`` splits it into ``entropy`` and ``synthesis``.
-        """
-        container = read_bitstream(bitstream, self.name)
-        quality = container.quality
-        height, width = padded_size(container.height, container.width, self.pad_multiple)
-        clock = Stopwatch(self.device)
-        y_string, z_string = container.strings
-        y_hat = clock.run("entropy", self.model.decode_latents, [[y_string], [z_string]],
-                          (height // 64, width // 64), quality)
-        for variant in variants:
-            q_task, task_idx = self._variant_arguments(variant)
-            variant_clock = Stopwatch(self.device)
-            x_hat = variant_clock.run("synthesis", self.model.synthesize, y_hat, quality, q_task, task_idx)
-            x_hat = crop_center(x_hat, container.height, container.width, self.pad_multiple).float().cpu()
-            timings = {"entropy": clock.times["entropy"], "synthesis": variant_clock.times["synthesis"]}
-            yield Decoded(variant, x_hat, sum(timings.values()), timings)
-
-    def _variant_arguments(self, variant: str) -> tuple[float | None, int]:
-        self.check_single_decoder(variant)
-        return None, 0
-
-    def config(self) -> dict[str, Any]:
-        if self._sha256 is None:
-            self._sha256 = checkpoint_digest(self.checkpoint)
-        # The checkpoint's content, not its path; rate points and variants are part of each row's key instead.
-        return {"checkpoint_sha256": self._sha256, "attention": self.attention, "device": str(self.device)}
-
-    def versions(self) -> dict[str, str]:
-        return library_versions()
+        return point
 
 
 class MPACodec(MPAEncCodec):
@@ -250,7 +194,7 @@ class MPACodec(MPAEncCodec):
     runs per variant.
 
     Args:
-        checkpoint: the official all-in-one checkpoint (``checkpoint_step3.pth.tar``).
+        checkpoint: the all-in-one checkpoint (``checkpoint_step3.pth.tar``).
         alphas, tasks: the decoder variants are their product.
         qualities: default rate points (fractional allowed).
         device: ``cpu`` or ``cuda[:i]``.
@@ -258,24 +202,83 @@ class MPACodec(MPAEncCodec):
     """
 
     name: ClassVar[str] = "mpa"
-    description: ClassVar[str] = "MPA (NeurIPS 2024), all-in-one, official weights"
+    description: ClassVar[str] = "MPA (NeurIPS 2024), all-in-one"
+    container_id: ClassVar[int] = 1
+    checkpoint_label: ClassVar[str] = "an MPA (stage-2, all-in-one)"
     model_class: ClassVar[type[MPAEnc]] = MPA
 
-    def __init__(self, checkpoint: str, alphas: Sequence[float] = (0.0, 1.0), tasks: Sequence[str] = ("mse",),
-                 qualities: Sequence[float] = tuple(range(1, 9)), device: str = "cpu", attention: str = "auto"):
-        self._init_options(alphas, tasks)
-        super().__init__(checkpoint, qualities, device, attention)
-
-    def _init_options(self, alphas: Sequence[float] = (0.0, 1.0), tasks: Sequence[str] = ("mse",)) -> None:
+    def __init__(self, checkpoint: str | InMemoryModels, alphas: Sequence[float] = (0.0, 1.0),
+                 tasks: Sequence[str] = ("mse",), qualities: Sequence[float] = tuple(range(1, 9)),
+                 device: str = "cpu", attention: str = "auto"):
         self.alphas = tuple(float(a) for a in alphas)
         self.tasks = tuple(tasks)
         self.variants = tuple(format_variant(a, t) for t in self.tasks for a in self.alphas)
+        super().__init__(checkpoint, qualities, device, attention)
+
+    @classmethod
+    def recognizes(cls, state_dict: Mapping[str, torch.Tensor]) -> bool:
+        """Gains and decoder score predictors (the task paths)."""
+        return "Gain" in state_dict and _has_predictors(state_dict, "g_s")
+
+    @staticmethod
+    def counted_forward(model: MPA, x: torch.Tensor, quality: float | None, q_task: float | None,
+                        task_idx: int) -> dict:
+        return model(x, quality=quality, q_task=q_task, task_idx=task_idx)
 
     def decoder_variants(self) -> Sequence[str]:
         return self.variants
 
-    def _variant_arguments(self, variant: str) -> tuple[float, int]:
+    def variant_arguments(self, variant: str) -> tuple[float, int]:
         alpha, task = parse_variant(variant)
         return alpha_to_q_task(alpha), TASKS.index(task)
 
 
+def _has_predictors(state_dict: Mapping[str, torch.Tensor], prefix: str) -> bool:
+    """Token score predictors in the ``prefix`` transform (g_a: one per stage; g_s: one per task, ``.0.0.``)."""
+    marker = ".score_predictor." if prefix == "g_a" else ".score_predictor.0.0."
+    return any(k.startswith(prefix) and marker in k for k in state_dict)
+
+
+# --- test-only variants: reduced architectures with seeded random weights -------------------------------------
+
+TINY_ARCHITECTURE: dict[str, Any] = dict(N=32, M=80, depths=(2, 1, 1, 1, 1, 1), num_heads=(2, 2, 2, 2, 2, 2))
+
+
+def random_mpa(model_class: type[MPAEnc] = MPA, seed: int = 0) -> MPAEnc:
+    """The reduced MPA (or MPAEnc) with seeded random weights; gains spread so that every level differs and more
+    symbols are nonzero than the unit initialisation gives. The global random state is left untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_class(**TINY_ARCHITECTURE).eval()
+    with torch.no_grad():
+        model.Gain.mul_(3.0)
+        model.InverseGain.div_(3.0)
+        for table in (model.Gain, model.InverseGain, model.HyperGain, model.InverseHyperGain):
+            table.mul_(torch.linspace(0.7, 1.4, LEVELS)[:, None])
+    return model
+
+
+class MPATinyCodec(MPACodec):
+    """Test only: MPA's structure reduced (N=32, M=80, one or two blocks per stage) with seeded random weights."""
+
+    name: ClassVar[str] = "mpa-tiny"
+    description: ClassVar[str] = "TEST ONLY: reduced MPA architecture with random weights (no trained model)"
+    test_only: ClassVar[bool] = True
+
+    def __init__(self, seed: int = 0, alphas: Sequence[float] = (0.0, 1.0), tasks: Sequence[str] = ("mse",),
+                 qualities: Sequence[float] = (1.0, 4.5, 8.0), device: str = "cpu", attention: str = "auto"):
+        weights = InMemoryModels({None: random_mpa(MPA, seed)}, f"random weights (seed {seed}), test only")
+        super().__init__(weights, alphas, tasks, qualities, device, attention)
+
+
+class MPAEncTinyCodec(MPAEncCodec):
+    """Test only: MPAEnc's structure reduced as :class:`MPATinyCodec`'s, with seeded random weights."""
+
+    name: ClassVar[str] = "mpa-enc-tiny"
+    description: ClassVar[str] = "TEST ONLY: reduced MPAEnc architecture with random weights (no trained model)"
+    test_only: ClassVar[bool] = True
+
+    def __init__(self, seed: int = 1, qualities: Sequence[float] = (1.0, 4.5, 8.0), device: str = "cpu",
+                 attention: str = "auto"):
+        weights = InMemoryModels({None: random_mpa(MPAEnc, seed)}, f"random weights (seed {seed}), test only")
+        super().__init__(weights, qualities, device, attention)

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
 
-from bench.codecs.base import Decoded
-from bench.codecs.learned import (
-    LearnedCodec,
-        checkpoint_digest,
-    crop_center,
-    library_versions,
-    make_bitstream,
-    padded_size,
-    prepare_input,
-    read_bitstream,
-    resolve_device,
-)
-from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerLIC
+from bench.codecs.learned import InMemoryModels, Weights, checkpoint_files, in_memory_weights
+from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerCodec, TransformerLIC
 from bench.errors import CheckpointError
-from bench.schema import Bitstream
-from bench.timing import Stopwatch
 
 TINYLIC_WEIGHTS_HINT = (
     "the official TinyLIC weights are linked from the README of https://github.com/lumingzzz/TinyLIC; "
-    "pass them with --checkpoint tinylic=PATH (a file, or a folder of one file per rate, sorted low to high rate)"
+    "pass them with --checkpoint tinylic=PATH (a file, a folder of one file per rate sorted low to high rate, or "
+    "checkpoint = [\"low.pth.tar\", ..., \"high.pth.tar\"] in a suite)"
 )
 
 
@@ -43,7 +31,6 @@ class TinyLIC(TransformerLIC):
     {strings: [[y], z_strings], shape}, ``decompress(strings, shape)`` -> {x_hat}.
     """
 
-    architecture: ClassVar[str] = "tinylic"
     min_size: ClassVar[int] = 64
 
     def __init__(self, N: int = 128, M: int = 320, depths: Sequence[int] = DEPTHS,
@@ -63,82 +50,81 @@ class TinyLIC(TransformerLIC):
         return {"x_hat": self.synthesize(self.decode_latents(strings, shape))}
 
 
-class TinyLICCodec(LearnedCodec):
-    """TinyLIC as a bench codec: one official checkpoint per rate point.
+class TinyLICCodec(TransformerCodec):
+    """TinyLIC as a bench codec: one checkpoint per rate point.
 
     Args:
-        checkpoint: a checkpoint file (one rate point, 1) or a folder whose ``*.pth``, ``*.pth.tar``, ``*.pt``,
-            ``*.ckpt`` files are the rate points 1, 2, ... in sorted file-name order (name them low to high rate).
+        checkpoint: a checkpoint file (one rate point, 1); a list of files (rate points 1, 2, ... in list order,
+            low to high rate); or a folder whose ``*.pth``, ``*.pth.tar``, ``*.pt``, ``*.ckpt`` files are the rate
+            points 1, 2, ... in sorted file-name order (name them low to high rate).
         device: ``cpu`` or ``cuda[:i]``.
         attention: neighborhood-attention path (``auto``, ``reference``, ``tiled``, ``flex``).
     """
 
     name: ClassVar[str] = "tinylic"
-    description: ClassVar[str] = "TinyLIC (Lu & Ma 2022), fixed-rate, official weights"
-    pad_multiple: ClassVar[int] = 256
+    description: ClassVar[str] = "TinyLIC (Lu & Ma 2022), fixed-rate"
+    container_id: ClassVar[int] = 3
+    checkpoint_label: ClassVar[str] = "a TinyLIC"
+    weights_hint: ClassVar[str] = TINYLIC_WEIGHTS_HINT
+    # lumingzzz/TinyLIC publishes its weights on Google Drive without digests: none is known to be official.
+    KNOWN_OFFICIAL_SHA256: ClassVar[frozenset[str]] = frozenset()
+    model_class: ClassVar[type[TinyLIC]] = TinyLIC
 
-    def __init__(self, checkpoint: str, device: str = "cpu", attention: str = "auto"):
-        self.checkpoint = str(checkpoint)
-        self.device = resolve_device(device)
-        self.attention = attention
-        self.files = _checkpoint_files(Path(checkpoint))
-        self._models: dict[int, TinyLIC] = {}
+    def __init__(self, checkpoint: str | Sequence[str] | InMemoryModels, device: str = "cpu",
+                 attention: str = "auto"):
+        if isinstance(checkpoint, InMemoryModels):
+            weights = in_memory_weights(checkpoint)
+        else:
+            weights = {float(i): Weights(path=path) for i, path in enumerate(_checkpoint_files(checkpoint), 1)}
+        super().__init__(weights, device, attention)
+
+    @classmethod
+    def recognizes(cls, state_dict: Mapping[str, torch.Tensor]) -> bool:
+        """Neighborhood-attention blocks with relative position bias, and no quality gains."""
+        return "g_a1.residual_group.blocks.0.attn.rpb" in state_dict and "Gain" not in state_dict
 
     def rate_points(self) -> Sequence[float]:
-        return tuple(float(i) for i in range(1, len(self.files) + 1))
-
-    def model(self, point: float) -> TinyLIC:
-        index = int(point)
-        if index != point or not 1 <= index <= len(self.files):
-            raise ValueError(f"TinyLIC rate point must be one of {list(self.rate_points())}, got {point}")
-        if index not in self._models:
-            self._models[index] = TinyLIC.from_checkpoint(
-                self.files[index - 1], self.device, self.attention, TINYLIC_WEIGHTS_HINT
-            )
-        return self._models[index]
-
-    @torch.inference_mode()
-    def encode(self, x: torch.Tensor, point: float) -> Bitstream:
-        model = self.model(point)
-        padded, height, width = prepare_input(x, self.device, self.pad_multiple)
-        clock = Stopwatch(self.device)
-        y, z, _ = clock.run("network", model.analyze, padded)
-        result, _ = clock.run("entropy", model.code_latents, y, z)
-        strings = [result["strings"][0][0], result["strings"][1][0]]
-        return make_bitstream(self.name, point, height, width, strings, clock.times)
-
-    @torch.inference_mode()
-    def decode_variants(self, bitstream: Bitstream, variants: Iterable[str]) -> Iterator[Decoded]:
-        container = read_bitstream(bitstream, self.name)
-        model = self.model(container.quality)
-        height, width = padded_size(container.height, container.width, self.pad_multiple)
-        clock = Stopwatch(self.device)
-        y_string, z_string = container.strings
-        y_hat = clock.run("entropy", model.decode_latents, [[y_string], [z_string]], (height // 64, width // 64))
-        x_hat = clock.run("synthesis", model.synthesize, y_hat)
-        x_hat = crop_center(x_hat, container.height, container.width, self.pad_multiple).float().cpu()
-        for variant in variants:
-            self.check_single_decoder(variant)
-            yield Decoded(variant, x_hat, sum(clock.times.values()), dict(clock.times))
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "checkpoint_sha256": [checkpoint_digest(path) for path in self.files],
-            "attention": self.attention,
-            "device": str(self.device),
-        }
-
-    def versions(self) -> dict[str, str]:
-        return library_versions()
+        return tuple(sorted(self.weights))
 
 
-def _checkpoint_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
+def _checkpoint_files(checkpoint: str | Sequence[str]) -> list[Path]:
+    if isinstance(checkpoint, (list, tuple)):
+        return checkpoint_files(checkpoint, TINYLIC_WEIGHTS_HINT)
+    path = Path(checkpoint).expanduser()
     if path.is_dir():
         suffixes = (".pth", ".pth.tar", ".pt", ".ckpt", ".tar")
         files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(suffixes))
         if files:
             return files
         raise CheckpointError(f"checkpoint folder {path} holds no .pth/.pth.tar/.pt/.ckpt file; {TINYLIC_WEIGHTS_HINT}")
-    raise CheckpointError(f"checkpoint {path} not found; {TINYLIC_WEIGHTS_HINT}")
+    return checkpoint_files(path, TINYLIC_WEIGHTS_HINT)
+
+
+# --- test-only variant: the reduced architecture with seeded random weights -----------------------------------
+
+TINY_ARCHITECTURE: dict[str, Any] = dict(N=32, M=80, depths=(1, 1, 1, 1, 1, 1), num_heads=(2, 2, 2, 2, 2, 2))
+
+
+def random_tinylic(seed: int) -> TinyLIC:
+    """The reduced TinyLIC with seeded random weights (g_a6 scaled up so that symbols are nonzero); the global
+    random state is left untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = TinyLIC(**TINY_ARCHITECTURE).eval()
+    with torch.no_grad():
+        model.g_a6.weight.mul_(4.0)
+    return model
+
+
+class TinyLICTinyCodec(TinyLICCodec):
+    """Test only: TinyLIC's structure reduced (N=32, M=80, one block per stage), two rate points with seeded random
+    weights (seeds ``seed`` and ``seed + 1``)."""
+
+    name: ClassVar[str] = "tinylic-tiny"
+    description: ClassVar[str] = "TEST ONLY: reduced TinyLIC architecture with random weights (no trained model)"
+    test_only: ClassVar[bool] = True
+
+    def __init__(self, seed: int = 1, device: str = "cpu", attention: str = "auto"):
+        models = {1.0: random_tinylic(seed), 2.0: random_tinylic(seed + 1)}
+        super().__init__(InMemoryModels(models, f"random weights (seeds {seed}, {seed + 1}), test only"), device,
+                         attention)

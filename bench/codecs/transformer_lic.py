@@ -10,12 +10,12 @@ models (MPAEnc, MPA) add per-quality gains on y and z and layer scales in every 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn as nn
 
-from bench.checkpoints import load_state_dict_checked, read_state_dict, strip_module_prefix
+from bench.checkpoints import Identify, load_state_dict_checked, read_state_dict, strip_module_prefix
 from bench.codecs.entropy import ForkEntropyBottleneck, SliceContextMixin, get_scale_table
 from bench.codecs.layers import (
     LEVELS,
@@ -26,6 +26,8 @@ from bench.codecs.layers import (
     interpolate_levels,
     set_attention_backend,
 )
+from bench.codecs.learned import LearnedCodec, Weights, check_finite, identify_checkpoint
+from bench.timing import Stopwatch
 
 DEPTHS = (2, 2, 6, 2, 2, 2)  # g_a1, g_a3, g_a5, g_a7, h_a1, h_a3 (the synthesis mirrors them)
 NUM_HEADS = (8, 12, 16, 20, 12, 12)
@@ -55,7 +57,6 @@ class TransformerLIC(SliceContextMixin, nn.Module):
         decoder_task_ratios: hidden-size ratios of the decoder side paths, one per task (MPA), or None.
     """
 
-    architecture: ClassVar[str]
     min_size: ClassVar[int] = 192
 
     def __init__(self, N: int = 128, M: int = 320, *, levels: int | None, pad_small: bool,
@@ -116,24 +117,30 @@ class TransformerLIC(SliceContextMixin, nn.Module):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", attention: str = "auto",
-                        missing_hint: str = ""):
+                        missing_hint: str = "", label: str | None = None):
         """Builds the model from an official checkpoint file (see :meth:`from_state_dict`).
 
         Raises:
-            bench.errors.CheckpointError: missing, unreadable or mismatched file (naming the architecture the
-                file looks like when it is another one).
+            bench.errors.CheckpointError: missing, unreadable or mismatched file (naming the codec the file looks
+                like when it is another one).
         """
-        return cls.from_state_dict(read_state_dict(path, missing_hint), device, attention, source=path)
+        return cls.from_state_dict(read_state_dict(path, missing_hint), device, attention, source=path, label=label)
 
     @classmethod
     def from_state_dict(cls, state_dict, device: str | torch.device = "cpu", attention: str = "auto",
-                        source: str | Path = "<state dict>"):
+                        source: str | Path = "<state dict>", label: str | None = None,
+                        identify: Identify | None = identify_checkpoint):
         """Builds the model with N and M read from the state dict (as the official ``from_state_dict``), loads it
-        strictly, rebuilds the CDF tables with ``update(force=True)`` and sets eval mode."""
+        strictly, rebuilds the CDF tables with ``update(force=True)`` and sets eval mode.
+
+        Args:
+            label: what the model is in messages (default ``the <class name>``); codecs pass their own.
+        """
         with torch.device("meta"):  # every tensor comes from the state dict: skip the random initialisation
             model = cls(**architecture_arguments(state_dict))
         model = model.to_empty(device="cpu")
-        load_state_dict_checked(model, state_dict, source, cls.architecture)
+        load_state_dict_checked(model, state_dict, source, label or f"the {cls.__name__}", identify=identify,
+                                explain=missing_relative_position_bias)
         model.update(force=True)
         set_attention_backend(model, attention)
         return model.eval().to(device)
@@ -259,6 +266,14 @@ def architecture_arguments(state_dict) -> dict:
     return {"N": N, "M": M, "depths": tuple(depths), "num_heads": tuple(heads)}
 
 
+def missing_relative_position_bias(missing: list[str], state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """Explains missing ``attn.rpb`` keys in a file that is otherwise a transformer codec's (MPA/TinyLIC-like)."""
+    if any(k.endswith(".attn.rpb") for k in missing) and any(".residual_group.blocks." in k for k in state_dict):
+        return ("attn.rpb keys are missing: checkpoints trained without relative position bias "
+                "(before NJUVISION/MPA 9dea541) are not supported")
+    return None
+
+
 def _init_weights(module: nn.Module) -> None:
     # The official init is trunc_normal_(std=0.02) with absolute bounds +-2 (100 std): a plain normal is the same
     # distribution for all practical purposes and much faster to draw.
@@ -276,3 +291,75 @@ def check_task(q_task: float, task_idx: int) -> None:
     check_quality(q_task, LEVELS)
     if task_idx not in (0, 1, 2):
         raise ValueError(f"task_idx must be 0 (mse), 1 (cls) or 2 (seg), got {task_idx}")
+
+
+class TransformerCodec(LearnedCodec):
+    """The codec side of TinyLIC, MPAEnc and MPA: padding to 256, two strings ``[y, z]``, timings split into
+    ``network`` / ``entropy`` (encode) and ``entropy`` / ``synthesis`` (decode), entropy decoding shared by every
+    decoder variant.
+
+    Subclasses set ``model_class`` and say how a rate point maps to the model's quality (:meth:`point_quality`)
+    and a variant to its decoder arguments (:meth:`variant_arguments`).
+    """
+
+    model_class: ClassVar[type[TransformerLIC]]
+    pad_multiple: ClassVar[int] = 256
+    profile_kind: ClassVar[str] = "transformer"
+    explain_mismatch = staticmethod(missing_relative_position_bias)
+
+    def __init__(self, weights: Mapping[float | None, Weights], device: str = "cpu", attention: str = "auto"):
+        self.attention = attention
+        super().__init__(weights, device)
+
+    @classmethod
+    def build_model(cls, quality: float | None = None, state_dict: Mapping[str, torch.Tensor] | None = None,
+                    device: str = "cpu") -> TransformerLIC:
+        arguments = architecture_arguments(state_dict) if state_dict is not None else {}
+        with torch.device(device):  # on meta: no memory, no initialisation (buffers made on the CPU are moved)
+            model = cls.model_class(**arguments)
+        return model.to(device).eval()
+
+    def load_model(self, path: Path, key: float | None) -> TransformerLIC:
+        return self.model_class.from_checkpoint(path, self.device, self.attention, self.weights_hint,
+                                                label=self.checkpoint_label)
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        model.set_attention(self.attention)
+        return super().prepare_model(model)
+
+    def model_quality(self, key: float | None) -> None:
+        return None  # the architecture does not depend on the rate point
+
+    def point_quality(self, point: float) -> float | None:
+        """The model's ``quality`` argument for a rate point (None for fixed-rate models)."""
+        return None
+
+    def variant_arguments(self, variant: str) -> tuple[float | None, int]:
+        """``(q_task, task_idx)`` of the synthesis for a decoder variant."""
+        self.check_single_decoder(variant)
+        return None, 0
+
+    def compress(self, model: nn.Module, x: torch.Tensor, point: float, clock: Stopwatch) -> list[bytes]:
+        quality = self.point_quality(point)
+        y, z, _ = clock.run("network", model.analyze, x, quality)
+        for name, latent in (("y", y), ("z", z)):
+            check_finite(self.name, f"the latent {name}", latent, "nothing was entropy-coded")
+        result, _ = clock.run("entropy", model.code_latents, y, z, quality)
+        return [result["strings"][0][0], result["strings"][1][0]]
+
+    def decompress(self, model: nn.Module, strings: Sequence[bytes], shape: tuple[int, int], point: float,
+                   variants: Iterable[str], clock: Stopwatch) -> Iterator[tuple[str, torch.Tensor, dict]]:
+        quality = self.point_quality(point)
+        if len(strings) != 2:
+            raise ValueError(f"{self.name} bitstreams hold 2 strings [y, z], this one {len(strings)}")
+        y_string, z_string = strings
+        y_hat = clock.run("entropy", model.decode_latents, [[y_string], [z_string]], (shape[0] // 64, shape[1] // 64),
+                          quality)
+        for variant in variants:
+            q_task, task_idx = self.variant_arguments(variant)
+            variant_clock = Stopwatch(self.device)
+            x_hat = variant_clock.run("synthesis", model.synthesize, y_hat, quality, q_task, task_idx)
+            yield variant, x_hat, {"entropy": clock.times["entropy"], "synthesis": variant_clock.times["synthesis"]}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "attention": self.attention}

@@ -1,25 +1,24 @@
 """What gets profiled: a registry codec -> the model to count (on ``meta``) and the codec to time.
 
-Without a checkpoint, parameters and MACs come from the official architecture (built on the ``meta`` device:
-no memory, no initialisation) and latency is measured with random weights (fine for time: the network cost does not
-depend on weight values; the entropy-coding share does, through the symbol statistics). With a checkpoint, the
-architecture is read from the file (N, M, depths, heads) and latency uses its weights. Quality is never measured
-here.
+Everything codec-specific comes from the codec class (:class:`bench.codecs.learned.LearnedCodec`): its network
+(``build_model``), the forward pass to count (``counted_forward``), the rate points to profile
+(``profile_points``), its padding and its kind; codecs without a network (classical and command-line ones) are
+timed only. Without a checkpoint, parameters and MACs come from the official architecture (built on the ``meta``
+device: no memory, no initialisation) and latency is measured with random weights (fine for time: the network cost
+does not depend on weight values; the entropy-coding share does, through the symbol statistics). With a checkpoint,
+the architecture is read from the file (N, M, depths, heads) and latency uses its weights. Quality is never
+measured here.
 """
 
 from __future__ import annotations
 
-import tempfile
+import inspect
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 
-from bench.errors import BenchError
-
-TRANSFORMER_CODECS = ("mpa", "mpa-enc", "tinylic")
 ARCHITECTURE_SOURCE = "architecture (no checkpoint): parameters and MACs of the official architecture; latency " \
                       "with random weights"
 
@@ -30,7 +29,7 @@ class Subject:
 
     Attributes:
         codec: registry name; ``label``: the name shown (a suite label).
-        kind: ``transformer`` (MPA, MPAEnc, TinyLIC), ``compressai`` or ``classical``.
+        kind: ``transformer`` (MPA, MPAEnc, TinyLIC), ``compressai`` or ``classical`` (no network: time only).
         source: where parameters/MACs/weights come from (architecture or checkpoint path).
         meta_model: the model on ``meta`` for parameters and MACs (None for classical codecs).
         forward: ``forward(model, x, quality, q_task, task_idx)`` to count.
@@ -55,49 +54,31 @@ class Subject:
     notes: list[str] = field(default_factory=list)
 
 
-def kind_of(codec_name: str) -> str:
+def learned_class(codec_name: str):
+    """The codec class of a learned codec, or None for a codec without a network."""
     from bench.codecs import codecs
-    from bench.codecs.classical import PillowCodec
-    from bench.codecs.compressai_zoo import CompressAIZooCodec
+    from bench.codecs.learned import LearnedCodec
 
-    if codec_name in TRANSFORMER_CODECS:
-        return "transformer"
     factory = codecs.get(codec_name)
-    if isinstance(factory, type) and issubclass(factory, CompressAIZooCodec):
-        return "compressai"
-    if isinstance(factory, type) and issubclass(factory, PillowCodec):
-        return "classical"
-    raise BenchError(f"cannot profile codec {codec_name!r}: not a learned or classical codec of the registry")
+    return factory if issubclass(factory, LearnedCodec) else None
 
 
-def transformer_class(codec_name: str):
-    from bench.codecs.mpa import MPA, MPAEnc
-    from bench.codecs.tinylic import TinyLIC
+def kind_of(codec_name: str) -> str:
+    factory = learned_class(codec_name)
+    return factory.profile_kind if factory is not None else "classical"
 
-    return {"mpa": MPA, "mpa-enc": MPAEnc, "tinylic": TinyLIC}[codec_name]
+
+def meta_model(codec_name: str, quality: float | None = None, state_dict: dict | None = None) -> nn.Module:
+    """A learned codec's network on ``meta``: the official architecture, or the one a state dict was saved from."""
+    factory = learned_class(codec_name)
+    if factory is None:
+        raise ValueError(f"{codec_name} has no network to count")
+    return factory.build_model(quality, state_dict, device="meta").eval().requires_grad_(False)
 
 
 def meta_transformer(codec_name: str, state_dict: dict | None = None) -> nn.Module:
-    """The official architecture on ``meta`` (or the one a state dict was saved from)."""
-    from bench.codecs.transformer_lic import architecture_arguments
-
-    arguments = architecture_arguments(state_dict) if state_dict is not None else {}
-    with torch.device("meta"):
-        model = transformer_class(codec_name)(**arguments)
-    return model.to("meta").eval().requires_grad_(False)
-
-
-def transformer_forward(codec_name: str) -> Callable:
-    """How to run one counted forward of each transformer model."""
-    if codec_name == "mpa":
-        return lambda model, x, quality, q_task, task_idx: model(x, quality=quality, q_task=q_task, task_idx=task_idx)
-    if codec_name == "mpa-enc":
-        return lambda model, x, quality, q_task, task_idx: model(x, quality=quality)
-    return lambda model, x, quality, q_task, task_idx: model(x)
-
-
-def _compressai_forward(model, x, quality, q_task, task_idx):
-    return model(x)
+    """:func:`meta_model` of MPA, MPAEnc or TinyLIC (the models of Table 4)."""
+    return meta_model(codec_name, None, state_dict)
 
 
 def build_subject(codec_name: str, label: str | None = None, options: dict | None = None, *,
@@ -108,114 +89,47 @@ def build_subject(codec_name: str, label: str | None = None, options: dict | Non
 
     Args:
         options: the codec's keyword options (from a suite); ``checkpoint`` overrides theirs.
-        qualities, alphas, tasks: MPA configurations (qualities also pick the zoo quality).
+        qualities: the model qualities to count (MPA, MPAEnc); the first picks the zoo quality.
+        alphas, tasks: MPA decoder configurations (the profile's variants, not codec options).
         timed: build the codec (and load weights) for latency; False builds the meta model only.
     """
+    from bench.codecs import codecs
+
     options = dict(options or {})
     checkpoint = checkpoint or options.pop("checkpoint", None)
     options.pop("checkpoint", None)
-    kind = kind_of(codec_name)
     label = label or codec_name
-    if kind == "classical":
-        return _classical(codec_name, label, options)
-    if kind == "compressai":
-        return _compressai(codec_name, label, options, checkpoint, device, qualities, timed, seed)
-    return _transformer(codec_name, label, checkpoint, device, attention, qualities, alphas, tasks, timed, seed)
-
-
-def _classical(codec_name: str, label: str, options: dict) -> Subject:
-    from bench.codecs import codecs
-
-    codec = codecs.get(codec_name)(**options)
-    points = list(codec.rate_points())
-    point = float(points[len(points) // 2])
-    return Subject(codec_name, label, "classical", "classical codec: time only (no parameters or MACs)",
-                   codec=codec, points=(point,))
-
-
-def _compressai(codec_name, label, options, checkpoint, device, qualities, timed, seed) -> Subject:
-    from compressai.zoo import image_models
-
-    from bench.codecs import codecs
-    from bench.complexity.macs import to_meta
-
-    factory = codecs.get(codec_name)
-    architecture, metric = factory.architecture, options.get("metric", "mse")
-    if checkpoint:
-        codec = factory(checkpoint=checkpoint, device=device, **options)
-        available = [int(p) for p in codec.rate_points()]
-        quality = min(available, key=lambda q: (abs(q - qualities[0]), -q))
-        model = codec.model(quality)
-        source = f"checkpoint {checkpoint}"
-    else:
-        from compressai.zoo.image import cfgs
-
-        valid = sorted(cfgs[architecture])
-        quality = int(min(max(round(qualities[0]), valid[0]), valid[-1]))
-        torch.manual_seed(seed)
-        model = image_models[architecture](quality=quality, metric=metric).eval()
-        codec = None
-        if timed:
-            model.update(force=True)
-            codec = factory.from_models({quality: model}, device=device, metric=metric)
-            model = codec.model(quality)
-        source = ARCHITECTURE_SOURCE
-    subject = Subject(codec_name, label, "compressai", source, to_meta(model), _compressai_forward, codec,
-                      model if timed else None, (float(quality),), (float(quality),), factory.pad_multiple)
-    if not checkpoint and round(qualities[0]) != quality:
-        subject.notes.append(f"{codec_name} has qualities {valid[0]}..{valid[-1]}: profiled at {quality}")
-    return subject
-
-
-def _transformer(codec_name, label, checkpoint, device, attention, qualities, alphas, tasks, timed, seed) -> Subject:
-    from bench.codecs.mpa import MPACodec, MPAEncCodec
-    from bench.codecs.tinylic import TinyLICCodec
-
-    cls = transformer_class(codec_name)
+    factory = learned_class(codec_name)
+    if factory is None:
+        codec = codecs.get(codec_name)(**options)
+        points = list(codec.rate_points())
+        return Subject(codec_name, label, "classical", "classical codec: time only (no parameters or MACs)",
+                       codec=codec, points=(float(points[len(points) // 2]),))
+    options = _with_attention(factory, options, attention)
     codec = model = None
     if checkpoint:
-        if codec_name == "mpa":
-            codec = MPACodec(checkpoint, alphas=alphas, tasks=tasks, qualities=qualities, device=device,
-                             attention=attention)
-        elif codec_name == "mpa-enc":
-            codec = MPAEncCodec(checkpoint, qualities=qualities, device=device, attention=attention)
-        else:
-            codec = TinyLICCodec(checkpoint, device=device, attention=attention)
-        model = codec.model if codec_name != "tinylic" else codec.model(codec.rate_points()[-1])
-        meta = meta_transformer(codec_name, model.state_dict())
+        codec = factory(checkpoint=checkpoint, device=device, **options)
+        points, counted, note = factory.profile_points(qualities, codec.rate_points())
+        model = codec.model(points[-1])
+        meta = meta_model(codec_name, counted[-1], model.state_dict())
         source = f"checkpoint {checkpoint}"
     else:
-        meta = meta_transformer(codec_name)
+        points, counted, note = factory.profile_points(qualities, None)
+        meta = meta_model(codec_name, counted[-1])
         source = ARCHITECTURE_SOURCE
         if timed:
             torch.manual_seed(seed)
-            model = cls().eval()
-            model.update(force=True)
-            model.set_attention(attention)
-            if codec_name == "mpa":
-                codec = MPACodec.from_model(model, qualities=qualities, device=device, alphas=alphas, tasks=tasks,
-                                            attention=attention)
-            elif codec_name == "mpa-enc":
-                codec = MPAEncCodec.from_model(model, qualities=qualities, device=device, attention=attention)
-            else:
-                codec = random_tinylic_codec(model, device, attention)
-                model = codec.model(1.0)
-    if codec_name == "tinylic":  # one model per rate: the architecture is the same, time the highest rate
-        points, counted = ((float(codec.rate_points()[-1]),) if codec else (1.0,)), (None,)
-    else:
-        points = counted = tuple(float(q) for q in qualities)
-    return Subject(codec_name, label, "transformer", source, meta, transformer_forward(codec_name), codec,
-                   model, points, counted, TinyLICCodec.pad_multiple)
+            key = None if factory.one_model_for_all_points else points[-1]
+            codec = factory.from_models({key: factory.build_model(counted[-1])}, f"random weights (seed {seed})",
+                                        device=device, **options)
+            model = codec.model(points[-1])
+    return Subject(codec_name, label, factory.profile_kind, source, meta, factory.counted_forward, codec,
+                   model if timed else None, tuple(points), tuple(counted), factory.pad_multiple,
+                   [note] if note else [])
 
 
-def random_tinylic_codec(model: nn.Module, device: str, attention: str):
-    """A TinyLIC codec around an in-memory model, through the codec's public constructor: the state dict goes
-    through a temporary checkpoint file (TinyLICCodec has no ``from_model``), which is loaded and removed."""
-    from bench.codecs.tinylic import TinyLICCodec
-
-    with tempfile.TemporaryDirectory(prefix="mpa-bench-profile-") as folder:
-        path = Path(folder) / "tinylic-random.pth.tar"
-        torch.save({"state_dict": model.state_dict()}, path)
-        codec = TinyLICCodec(str(path), device=device, attention=attention)
-        codec.model(1.0)  # load now, while the file exists
-    return codec
+def _with_attention(factory: Any, options: dict, attention: str) -> dict:
+    """The profile's attention path for codecs that take one (a suite's own option wins)."""
+    if "attention" in inspect.signature(factory).parameters and "attention" not in options:
+        return {**options, "attention": attention}
+    return options

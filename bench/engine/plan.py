@@ -14,7 +14,7 @@ from bench.codecs import codecs
 from bench.codecs.base import Codec
 from bench.data import datasets
 from bench.data.base import Dataset
-from bench.engine.options import OptionError, check_options
+from bench.options import OptionError, check_options
 from bench.engine.suite import CodecSpec, DatasetSpec, SuiteConfig
 from bench.errors import BenchError, MetricUnavailable
 from bench.metrics import metrics

@@ -14,7 +14,7 @@ A suite file::
     options = { subsampling = "4:4:4" }    # keyword arguments of the codec class
 
 Every value is checked when the suite is read (:meth:`SuiteConfig.validate`): unknown keys, wrong types, options
-and rate points outside what the codec class declares (:mod:`bench.engine.options`), names that could leave the
+and rate points outside what the codec class declares (:mod:`bench.options`), names that could leave the
 runs folder. Relative paths in a suite file (dataset ``root``, ``labels``, ``list_file``, a codec's ``checkpoint``)
 are relative to the file's folder; those of the built-in suites to the current directory.
 
@@ -131,7 +131,7 @@ class SuiteConfig:
         """
         from bench.codecs import codecs
         from bench.data import datasets
-        from bench.engine.options import OptionError, check_options, check_points
+        from bench.options import OptionError, check_options, check_points
         from bench.metrics import metrics
 
         check_name(self.name, "suite name")
@@ -368,7 +368,7 @@ def _codec_spec(entry: Any, where: str, base: Path | None) -> CodecSpec:
         options = {k: _resolve(v, base) if k in PATH_OPTIONS else v for k, v in options.items()}
     points = entry.get("points")
     if points is not None:
-        from bench.engine.options import OptionError, check_points
+        from bench.options import OptionError, check_points
 
         try:
             points = check_points(None, points, f"{where} {entry.get('label', entry['codec'])!r}")

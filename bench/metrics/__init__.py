@@ -1,8 +1,12 @@
-"""Metric registry. Each entry is written once here; the class's ``spec.key`` must equal its registry name."""
+"""Metric registry. Each entry is written once here; the class's ``spec.key`` must equal its registry name.
+
+Other packages add theirs through the ``mpa_bench.metrics`` entry-point group (see :mod:`bench.registry`).
+"""
 
 from bench.registry import Registry
 
-metrics: Registry = Registry("metric")
+metrics: Registry = Registry("metric", base="bench.metrics.base:Metric", name_attribute="spec.key",
+                             entry_point_group="mpa_bench.metrics")
 metrics.add("psnr-rgb", "bench.metrics.fidelity:PSNR")
 metrics.add("psnr-float", "bench.metrics.fidelity:PSNRFloat")
 metrics.add("ms-ssim-rgb", "bench.metrics.fidelity:MSSSIM")

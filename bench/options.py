@@ -1,11 +1,12 @@
-"""Suite values -> checked values: the one place where options and rate points are checked against what a codec,
-dataset or metric class declares.
+"""Options and rate points -> checked values: the one place where they are checked against what a codec, dataset
+or metric class declares, both when a suite is read and when a codec is built.
 
 Option names and types come from the class's constructor signature (its annotations: ``int``, ``float``, ``str``,
-``bool``, ``Path``, ``Sequence[...]``, ``X | None``, ``Literal[...]``); ranges and choices from the class attributes
-``option_ranges`` ({name: (low, high)}, inclusive) and ``option_choices`` ({name: (choice, ...)}); rate points from
-``point_range`` ((low, high), inclusive, or ``None`` when any finite point goes) and ``integer_points``. A value that
-does not fit raises :class:`OptionError` naming where it came from, the value and what is allowed.
+``bool``, ``Path``, ``Sequence[...]``, ``X | None``, ``Literal[...]``); allowed values from the class attribute
+``option_choices`` ({name: a tuple of values, or a ``range`` of integers}); rate points from ``point_range``
+((low, high), inclusive, or ``None`` when any finite point goes), ``point_unit`` (what they are, for messages) and
+``integer_points``. A value that does not fit raises :class:`OptionError` naming where it came from, the value and
+what is allowed.
 """
 
 from __future__ import annotations
@@ -102,7 +103,6 @@ def check_options(factory: Callable, options: Mapping[str, Any], where: str, req
     missing = [name for name, p in known.items() if p.default is p.empty and name not in options]
     if require and missing:
         raise OptionError(f"{where}: option {', '.join(missing)} is required (e.g. options = {{ {missing[0]} = ... }})")
-    ranges = getattr(factory, "option_ranges", {})
     choices = getattr(factory, "option_choices", {})
     for name, value in options.items():
         if name not in known:
@@ -110,13 +110,18 @@ def check_options(factory: Callable, options: Mapping[str, Any], where: str, req
         annotation = hints.get(name, known[name].annotation)
         if not _fits(value, annotation):
             raise OptionError(f"{where}: option {name} = {value!r} must be {_type_name(annotation)}")
-        if name in choices and value not in choices[name]:
-            raise OptionError(f"{where}: option {name} = {value!r} must be one of "
-                              f"{', '.join(repr(c) for c in choices[name])}")
-        if name in ranges and value is not None:
-            low, high = ranges[name]
-            if not low <= value <= high:
-                raise OptionError(f"{where}: option {name} = {value!r} is outside {low}..{high}")
+        if name in choices and value is not None:
+            check_choice(where, name, value, choices[name])
+
+
+def check_choice(where: str, name: str, value: Any, allowed: Sequence[Any]) -> Any:
+    """Returns ``value`` if it is one of ``allowed`` (a tuple, or a range of integers), else raises one clear line."""
+    integers = isinstance(allowed, range)
+    if isinstance(value, bool) or (integers and not isinstance(value, int)) or value not in allowed:
+        shown = (f"a whole number {allowed[0]}..{allowed[-1]}" if integers
+                 else "one of " + ", ".join(repr(choice) for choice in allowed))
+        raise OptionError(f"{where}: option {name} = {value!r} must be {shown}")
+    return value
 
 
 def check_points(factory: Any, points: Sequence[Any], where: str) -> tuple[float, ...]:
@@ -144,5 +149,7 @@ def check_points(factory: Any, points: Sequence[Any], where: str) -> tuple[float
         low, high = point_range
         outside = [p for p in checked if not low <= p <= high]
         if outside:
-            raise OptionError(f"{where}: rate point {outside[0]:g} is outside {factory.name}'s range {low:g}..{high:g}")
+            unit = getattr(factory, "point_unit", "")
+            raise OptionError(f"{where}: rate point {outside[0]:g} is outside {factory.name}'s range {low:g}..{high:g}"
+                              + (f" ({unit})" if unit else ""))
     return tuple(checked)

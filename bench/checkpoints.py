@@ -32,6 +32,8 @@ ARCHITECTURE_LABELS = {
     "mbt2018": "a CompressAI mbt2018",
     "cheng2020-anchor": "a CompressAI cheng2020-anchor",
     "cheng2020-attn": "a CompressAI cheng2020-attn",
+    "elic": "an ELIC (CompressAI elic2022-official layout)",
+    "mric": "an MRIC-style (bench.codecs.mric layout)",
 }
 
 _EB_KEY = re.compile(
@@ -134,6 +136,10 @@ def compare(state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch
 def detect_architecture(state_dict: Mapping[str, torch.Tensor]) -> str | None:
     """Names the codec family a state dict belongs to (registry name), or None."""
     keys = set(state_dict)
+    if "latent_codec.y.channel_context.y1.0.weight" in keys:
+        return "elic"
+    if "beta_mlp.0.weight" in keys and "lrp_transforms.0.0.weight" in keys:
+        return "mric"
     if "Gain" in keys:
         if any(".score_predictor.0.0." in k for k in keys if k.startswith("g_s")):
             return "mpa"

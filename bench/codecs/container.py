@@ -35,6 +35,8 @@ CODEC_IDS: dict[str, int] = {
     "mbt2018": 19,
     "cheng2020-anchor": 20,
     "cheng2020-attn": 21,
+    "elic": 32,
+    "mric": 33,
 }
 
 

@@ -114,6 +114,12 @@ def build_subject(codec_name: str, label: str | None = None, options: dict | Non
     options = dict(options or {})
     checkpoint = checkpoint or options.pop("checkpoint", None)
     options.pop("checkpoint", None)
+    from bench.codecs import codecs
+
+    factory = codecs.get(codec_name)
+    if hasattr(factory, "complexity_subject"):  # codecs that describe their own profiling subject (elic, mric)
+        return factory.complexity_subject(label or codec_name, options, checkpoint=checkpoint, device=device,
+                                          timed=timed, seed=seed)
     kind = kind_of(codec_name)
     label = label or codec_name
     if kind == "classical":

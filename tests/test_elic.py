@@ -237,3 +237,33 @@ def test_whole_model_count_splits_into_its_parts(meta_elic):
     # g_a: four 5x5 stride-2 convs; the first at 128 x 160 output positions
     first = count_part(meta_elic, lambda x: meta_elic.g_a[0](x), H, W).macs()
     assert first == 128 * 160 * 3 * 16 * 25
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec_name", ["elic", "mric"])
+def test_full_size_round_trip_in_a_fresh_process(tmp_path, kodak_image, codec_name):
+    """The default architectures (random weights) through real bytes, decoded by another process."""
+    import subprocess
+    import sys
+
+    from bench.codecs import codecs
+
+    factory = codecs.get(codec_name)
+    torch.manual_seed(0)
+    torch.save({"state_dict": factory.model_class().state_dict()}, tmp_path / "random.pth.tar")
+    codec = factory(checkpoint=str(tmp_path / "random.pth.tar"))
+    bitstream = codec.encode(photo(kodak_image, 192, 256), 1)
+    expected = {d.variant: d.x_hat for d in codec.decode_variants(bitstream, codec.decoder_variants())}
+    (tmp_path / "image.bin").write_bytes(bitstream.data)
+    script = (
+        "import torch\nfrom bench.codecs import codecs\nfrom bench.schema import Bitstream\n"
+        f"codec = codecs.get({codec_name!r})(checkpoint={str(tmp_path / 'random.pth.tar')!r})\n"
+        f"b = Bitstream(open({str(tmp_path / 'image.bin')!r}, 'rb').read(), 0, 0, 0)\n"
+        "out = {d.variant: d.x_hat for d in codec.decode_variants(b, codec.decoder_variants())}\n"
+        f"torch.save(out, {str(tmp_path / 'decoded.pt')!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[1], timeout=900)
+    fresh = torch.load(tmp_path / "decoded.pt", weights_only=True)
+    assert list(fresh) == list(expected)
+    for variant, x_hat in expected.items():
+        assert torch.equal(fresh[variant], x_hat), variant

@@ -219,6 +219,16 @@ def test_channel_autoregressive_macs(meta_tiny):
     assert count_part(meta_tiny, run, 256, 256).macs() == 16 * 16 * (2 * net(32) + net(40))
 
 
+def test_bench_profile_counts_both_architectures(tmp_path, capsys):
+    from bench.cli import main
+
+    out = tmp_path / "complexity.json"
+    assert main(["profile", "elic", "mric", "--size", "64x64", "--no-latency", "-o", str(out)]) == 0
+    profiles = {p["codec"]: p for p in json.loads(out.read_text())["profiles"]}
+    assert profiles["elic"]["params"]["total"] == 32_074_200 and profiles["mric"]["params"]["total"] == 80_508_675
+    assert profiles["mric"]["macs_input"] == {"height": 64, "width": 64}
+
+
 def test_table4_row_of_the_default_model():
     row = table4_breakdown()
     assert row["params"] == 80_508_675 == sum(m["params"] for m in row["modules"].values())

@@ -206,15 +206,15 @@ class ELIC(LatentCodingModel):
     Unevenly Grouped Space-Channel Contextual Adaptive Coding", CVPR 2022 (arXiv 2203.10886); layout of
     CompressAI's ``elic2022-official``::
 
-        x -> g_a -> y ------------------------------------------------+
-                    |                                                  |
-                    h_a -> z -> [EB] -> h_s -> params (2N)             |
-                                                 |                     v
-             for k = 0..4 (groups 16, 16, 32, 64, 192 channels):  y_k: anchors | non-anchors  -> [GC] -> y_hat_k
-                 channel context g_ch(y_hat_0..k-1) --+               ^           ^
-                 params --------------------------------+-> param aggregation (1x1 ramp)
-                                          spatial context g_sp(anchors of y_hat_k) --^
+        x -> g_a -> y -> h_a -> z -> [EB] -> h_s -> params (2N)
+        y in 5 channel groups (16, 16, 32, 64, 192), coded in order; group k:
+            side      = cat(g_ch_k(y_hat of groups 0..k-1), params)            (params alone for k = 0)
+            anchors   : (scales, means) = aggregation_k(cat(0, side))           -> [GC] -> y_hat_k anchors
+            non-anch. : (scales, means) = aggregation_k(cat(g_sp_k(anchors), side)) -> [GC] -> y_hat_k
         y_hat -> g_s -> x_hat
+
+    g_ch: three 5x5 convolutions (224, 128, 2C); g_sp: a 5x5 checkerboard-masked convolution (2C); aggregation:
+    three 1x1 convolutions ramping from the input width to 2C (at least 2N inside).
 
     Strings, in order: (anchors, non-anchors) of each group, then z: 11 strings per image.
 
@@ -223,7 +223,6 @@ class ELIC(LatentCodingModel):
     """
 
     architecture: ClassVar[str] = "elic"
-    min_multiple: ClassVar[int] = 64
 
     def __init__(self, N: int = 192, M: int = 320, groups: Sequence[int] = GROUPS):
         super().__init__()

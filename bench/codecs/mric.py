@@ -6,7 +6,9 @@ Nikolai10/MRIC (TensorFlow, Apache-2.0, db250de; no weights in a PyTorch layout)
 channels, a decoder conditioned on beta through Fourier features and an MLP, and a 10-slice channel-wise
 autoregressive entropy model (ChARM, Minnen & Singh, ICIP 2020) with latent residual prediction.
 
-Checkpoint layout: this module's own (keys and shapes in ``tests/test_mric.py``). The only public PyTorch
+The residual and attention blocks are ELIC's as CompressAI implements them (:mod:`bench.codecs.elic_blocks`; the
+re-implementation's attention units have no ReLU after the residual sum). Checkpoint layout: this module's own (keys
+and shapes in ``tests/test_mric.py``). The only public PyTorch
 beta-conditioned ELIC, iwa-shi/CRDR (WACV 2024, 6eeec5d), carries no licence, and its model is variable-rate
 (interpolated channel attention, quality in [0, 4]); its layout is not followed and its weights do not load here.
 """

@@ -38,6 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-visual", action="store_true", help="no visual comparison strip (no decoding)")
     parser.add_argument("--visual-dataset", metavar="NAME", help="dataset of the visual strip (default: the first)")
     parser.add_argument("--visual-image", metavar="ID", help="image of the visual strip (default: chosen)")
+    parser.add_argument("--visual-panel", action="append", metavar="LABEL[:VARIANT]",
+                        help="the visual strip's panels in order (repeatable), e.g. --visual-panel mric:beta=2.56 "
+                        "--visual-panel mpa --visual-panel mric:beta=0.0 (a label alone: every knob value of a "
+                        "steerable codec); default: the suite's codecs, steerable ones last")
     parser.add_argument("--visual-bpp", type=float, metavar="BPP",
                         help="target rate of the visual strip: each codec at its closest point (default: the rate at "
                         "which the codecs' points lie closest together)")
@@ -68,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         complexity=tuple(args.complexity),
         visual=not args.no_visual, visual_dataset=args.visual_dataset, visual_image=args.visual_image,
         visual_bpp=args.visual_bpp, crop=args.crop, device=args.device,
+        visual_panels=tuple(args.visual_panel) if args.visual_panel else None,
     )
     report = build_report(args.run, args.out, options)
     figures, tables = len(report.figures), len(report.tables)

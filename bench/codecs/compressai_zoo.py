@@ -278,9 +278,15 @@ class Cheng2020Attention(CompressAIZooCodec):
 # --- recognising the zoo architectures from their keys ---------------------------------------------------------
 
 
+# Modules of the later families that also start with a convolutional g_a (ELIC's latent codec, the MRIC-style model's
+# beta conditioning and channel-wise entropy model).
+_LATER_FAMILIES = ("latent_codec.", "beta_mlp.", "cc_mean_transforms.")
+
+
 def _plain_analysis(state_dict: Mapping[str, torch.Tensor]) -> bool:
-    """A convolutional g_a (Ballé/Minnen family), not Cheng's residual blocks."""
-    return "g_a.0.weight" in state_dict and "g_a.0.conv1.weight" not in state_dict
+    """A convolutional g_a (Ballé/Minnen family), not Cheng's residual blocks nor a later family's model."""
+    return "g_a.0.weight" in state_dict and "g_a.0.conv1.weight" not in state_dict and \
+        not any(key.startswith(_LATER_FAMILIES) for key in state_dict)
 
 
 def _hyperprior(state_dict: Mapping[str, torch.Tensor]) -> bool:

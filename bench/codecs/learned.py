@@ -144,6 +144,20 @@ def checkpoint_files(checkpoint: Any, hint: str) -> list[Path]:
     return [check_checkpoint_file(Path(item).expanduser(), hint) for item in items]
 
 
+def rate_point_files(checkpoint: Any, hint: str) -> list[Path]:
+    """The files of a codec with one checkpoint per rate point, low to high rate: one file; a list of files, in
+    order; or a folder, whose ``*.pth``, ``*.pth.tar``, ``*.pt``, ``*.ckpt`` files are taken in sorted name order."""
+    if not isinstance(checkpoint, (list, tuple)):
+        path = Path(checkpoint).expanduser()
+        if path.is_dir():
+            suffixes = (".pth", ".pth.tar", ".pt", ".ckpt", ".tar")
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(suffixes))
+            if not files:
+                raise CheckpointError(f"checkpoint folder {path} holds no .pth/.pth.tar/.pt/.ckpt file; {hint}")
+            return files
+    return checkpoint_files(checkpoint, hint)
+
+
 # --- padding and input -----------------------------------------------------------------------------------------
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
 
-from bench.codecs.learned import InMemoryModels, Weights, checkpoint_files, in_memory_weights
+from bench.codecs.learned import InMemoryModels, Weights, in_memory_weights, rate_point_files
 from bench.codecs.transformer_lic import DEPTHS, NUM_HEADS, TransformerCodec, TransformerLIC
-from bench.errors import CheckpointError
 
 TINYLIC_WEIGHTS_HINT = (
     "the official TinyLIC weights are linked from the README of https://github.com/lumingzzz/TinyLIC; "
@@ -75,7 +73,7 @@ class TinyLICCodec(TransformerCodec):
         if isinstance(checkpoint, InMemoryModels):
             weights = in_memory_weights(checkpoint)
         else:
-            weights = {float(i): Weights(path=path) for i, path in enumerate(_checkpoint_files(checkpoint), 1)}
+            weights = {float(i): Weights(path=path) for i, path in enumerate(rate_point_files(checkpoint, TINYLIC_WEIGHTS_HINT), 1)}
         super().__init__(weights, device, attention)
 
     @classmethod
@@ -85,19 +83,6 @@ class TinyLICCodec(TransformerCodec):
 
     def rate_points(self) -> Sequence[float]:
         return tuple(sorted(self.weights))
-
-
-def _checkpoint_files(checkpoint: str | Sequence[str]) -> list[Path]:
-    if isinstance(checkpoint, (list, tuple)):
-        return checkpoint_files(checkpoint, TINYLIC_WEIGHTS_HINT)
-    path = Path(checkpoint).expanduser()
-    if path.is_dir():
-        suffixes = (".pth", ".pth.tar", ".pt", ".ckpt", ".tar")
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(suffixes))
-        if files:
-            return files
-        raise CheckpointError(f"checkpoint folder {path} holds no .pth/.pth.tar/.pt/.ckpt file; {TINYLIC_WEIGHTS_HINT}")
-    return checkpoint_files(path, TINYLIC_WEIGHTS_HINT)
 
 
 # --- test-only variant: the reduced architecture with seeded random weights -----------------------------------

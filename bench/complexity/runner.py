@@ -65,14 +65,14 @@ def select_entries(codec_names: Sequence[str], run_dir: Path | None) -> list[tup
 def profile_codecs(codec_names: Sequence[str] = (), options: ProfileOptions = ProfileOptions(),
             checkpoints: dict[str, str] | None = None, run_dir: Path | None = None,
             table4: bool | None = None) -> ComplexityDocument:
-    """Profiles codecs: parameters, MACs per pixel, latency; and Table 4 when MPA is among them.
+    """Profiles codecs: parameters, MACs per pixel, latency; and Table 4 when MPA or MRIC is among them.
 
     Args:
         codec_names: registry names or ``run_dir``'s labels; empty: see :func:`select_entries`.
         checkpoints: ``{registry name or label: path}``; without one, the official architecture is profiled
             (latency with random weights).
         run_dir: a run directory whose suite supplies the codecs (and their options, checkpoints included).
-        table4: add Table 4 (default: when ``mpa`` is profiled).
+        table4: add Table 4 (default: when ``mpa`` or ``mric`` is profiled).
 
     Raises:
         BenchError: unknown codec, missing checkpoint, unusable option (one line, naming the fix).
@@ -99,10 +99,10 @@ def profile_codecs(codec_names: Sequence[str] = (), options: ProfileOptions = Pr
             profiles.append(profile_codec(subject, options, image))
         except (ValueError, TypeError) as error:
             raise BenchError(f"cannot profile {label}: {error}") from error
-        if subject.meta_model is not None and codec_name in ("mpa", "tinylic"):
+        if subject.meta_model is not None and codec_name in ("mpa", "tinylic", "mric"):
             meta_models[codec_name] = subject.meta_model
     table = None
-    if table4 or (table4 is None and "mpa" in meta_models):
+    if table4 or (table4 is None and ("mpa" in meta_models or "mric" in meta_models)):
         table = _table4(meta_models, profiles)
         sources = {item.codec: item.source for item in profiles if item.codec in ("mpa", "tinylic")}
         notes.append("Table 4 at 256x256: parameters and MACs of " + "; ".join(
@@ -128,16 +128,18 @@ def check_device(name: str) -> torch.device:
 
 
 def _table4(meta_models: dict[str, torch.nn.Module], profiles: list[CodecProfile]) -> Table4:
+    from bench.codecs.mric import table4_breakdown
+
     mpa = meta_models.get("mpa") or meta_transformer("mpa")
     tinylic = meta_models.get("tinylic") or meta_transformer("tinylic")
     latency: dict[str, object] = {}
     for item in profiles:
         timed = [c.latency.as_dict() for c in item.configs if c.latency is not None]
-        if item.codec == "tinylic" and timed:
-            latency["TinyLIC"] = timed[0]
+        if item.codec in ("tinylic", "mric") and timed:
+            latency["TinyLIC" if item.codec == "tinylic" else "MRIC"] = timed[0]
         if item.codec == "mpa" and timed:
             latency["MPA"] = timed
-    return build_table4(mpa, tinylic, latency=latency)
+    return build_table4(mpa, tinylic, latency=latency, mric=table4_breakdown(meta_models.get("mric")))
 
 
 def _environment() -> dict:

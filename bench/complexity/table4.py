@@ -123,12 +123,13 @@ class Table4:
 
 
 def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint] | None = None,
-                 latency: dict[str, Any] | None = None) -> Table4:
+                 latency: dict[str, Any] | None = None, mric: dict[str, Any] | None = None) -> Table4:
     """Table 4 from the MPA and TinyLIC architectures (on ``meta``) at 256 x 256.
 
     Args:
-        latency: optional measured ``latency_ms`` entries (complexity.json layout) for ``"TinyLIC"`` and
-            ``"MPA"`` (a dict, or for MPA a list of dicts: the row then shows the range).
+        latency: optional measured ``latency_ms`` entries (complexity.json layout) for ``"MRIC"``, ``"TinyLIC"``
+            and ``"MPA"`` (a dict, or for MPA a list of dicts: the row then shows the range).
+        mric: the MRIC-style model's breakdown (:func:`bench.codecs.mric.table4_breakdown`): the poster's first row.
     """
     latency = latency or {}
     height, width = TABLE4_SIZE
@@ -184,6 +185,11 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
          "note": "#Param.: main path + one side-path set with its predictors; KMACs: q = 1..8 at alpha 0 "
                  "(decoder main path, the official forward's default q_task = 1)"},
     ]
+    if mric is not None:
+        rows.insert(0, {"name": "MRIC", "codec": "mric", "params": mric["params"],
+                        "kmacs_per_pixel": mric["kmacs_per_pixel"], "latency_ms": latency.get("MRIC"),
+                        "kmacs_by_convention": mric["kmacs_by_convention"], "modules": mric["modules"],
+                        "note": f"MRIC-style re-implementation; counted: {mric['counted']}"})
     for row in rows:
         row.update(kind=LEARNED, table4=True)
     related = [
@@ -199,6 +205,8 @@ def build_table4(mpa: nn.Module, tinylic: nn.Module, sweep: Sequence[SweepPoint]
     best = min(conventions, key=lambda name: conventions[name]["mean_abs_relative_difference"])
     sentence = _convention_sentence(conventions, best)
     params_sentence = _params_sentence(mpa_params, tiny_params, one_path, parse_published)
+    if mric is not None:
+        params_sentence += " " + mric["sentence"]
     return Table4(rows, sweep, sentence, params_sentence, best, conventions, related)
 
 

@@ -5,7 +5,7 @@ Layout of ``<out>/`` (default ``runs/<run-id>/report/``)::
     index.html                                   self-contained page: figures, tables, metadata
     report.json                                  what was written: figures (with their series), tables, notes
     figures/<family>_<dataset>.{png,svg,pdf,csv} rate-distortion, rate-perception, rate-task, ...
-    figures/alpha_<dataset>_<codec>_<task>.*     MPA: metric vs alpha at fixed quality
+    figures/<knob>_<dataset>_<codec>[_<group>].* steerable codecs (MPA alpha, MRIC beta): metric vs knob
     figures/visual_<dataset>_<image>.*           visual comparison strip
     figures/complexity.*                         Table 4 (when a complexity.json exists)
     tables/bd-rate_<dataset>.{md,tex,csv}        BD-rates against the anchor, every metric
@@ -37,7 +37,7 @@ from bench.errors import BenchError
 from bench.metrics.forms import Form
 from bench.metrics.semantics import families_present, report_metrics
 from bench.report import html
-from bench.report.alpha import alpha_transitions
+from bench.report.knob import knob_transitions
 from bench.report.bdtable import bd_table, bd_to_table, check_anchor, find_series
 from bench.report.compare import images_sentence, images_subtitle
 from bench.report.complexity import (
@@ -50,7 +50,8 @@ from bench.report.complexity import (
 )
 from bench.report.plots import (
     FORMATS,
-    alpha_figure,
+    KNOB_AXES,
+    knob_figure,
     complexity_figure,
     figure_with_style,
     rate_quality_figure,
@@ -94,6 +95,7 @@ class ReportOptions:
     visual_dataset: str | None = None
     visual_image: str | None = None
     visual_bpp: float | None = None
+    visual_panels: tuple[str, ...] | None = None
     crop: int = DEFAULT_CROP
     device: str = "cpu"
 
@@ -187,23 +189,26 @@ class _Builder:
         files = write_table(table, self.tables_dir / f"bd-rate_{file_slug(dataset)}")
         self.report.tables.append(TableEntry("bd-rate", table.title, files, table))
 
-    def alpha(self) -> None:
-        for transition in alpha_transitions(self.run.curves):
+    def knobs(self) -> None:
+        for transition in knob_transitions(self.run.curves):
             keys = report_metrics([c for c in transition.table.columns
                                    if transition.table[c].notna().any()])
             if not keys:
                 continue
-            title = f"{transition.codec} on {transition.dataset}: metric vs alpha ({transition.task} path)"
-            figure, data = figure_with_style(alpha_figure, transition.table, keys, title)
-            name = f"alpha_{file_slug(transition.dataset)}_{file_slug(transition.codec)}_{file_slug(transition.task)}"
-            self.figure("alpha", title, name, figure, data, list(dict.fromkeys(data["series"])),
-                        "One line per rate point (quality q); alpha = share of decoder tokens on the task path.")
+            group = f" ({transition.group} path)" if transition.group else ""
+            title = f"{transition.codec} on {transition.dataset}: metric vs {transition.knob}{group}"
+            figure, data = figure_with_style(knob_figure, transition.table, transition.knob, keys, title)
+            name = "_".join(file_slug(part) for part in (transition.knob, transition.dataset, transition.codec,
+                                                         transition.group) if part)
+            self.figure("knob", title, name, figure, data, list(dict.fromkeys(data["series"])),
+                        f"One line per rate point; {KNOB_AXES.get(transition.knob, transition.knob)}.")
 
     def visual(self) -> None:
         options = self.options
         try:
             strip = visual_strip(self.run, options.visual_dataset, options.visual_image, options.crop,
-                                 options.device, options.visual_bpp)
+                                 options.device, options.visual_bpp,
+                                 list(options.visual_panels) if options.visual_panels else None)
         except StripUnavailable as error:
             self.report.notes.append(f"No visual comparison strip: {error}.")
             return
@@ -255,7 +260,7 @@ class _Builder:
                                                            self.run.environment, self.run.codec_versions(),
                                                            self.run.describe_datasets()))]
         headings = {"rate-distortion": "Rate-distortion", "rate-perception": "Rate-perception",
-                    "rate-task": "Rate-task", "rate-quality": "Other metrics", "alpha": "MPA alpha transition",
+                    "rate-task": "Rate-task", "rate-quality": "Other metrics", "knob": "Decoder knobs (alpha, beta)",
                     "visual": "Visual comparison", "bd-rate": "BD-rate", "complexity": "Complexity (Table 4)"}
         for key, heading in headings.items():
             parts = [html.figure_html(f.title, f.files, base, f.caption) for f in report.figures if f.section == key]
@@ -302,7 +307,7 @@ def build_report(run_dir: Path | str, out_dir: Path | str | None = None,
     builder = _Builder(run, out, options)
     models = builder.read_complexity()
     builder.curves()
-    builder.alpha()
+    builder.knobs()
     if options.visual:
         builder.visual()
     builder.complexity(models)

@@ -150,40 +150,47 @@ def rate_quality_figure(run: Sequence[Series], published: Sequence[Series], keys
     return figure, pd.DataFrame(records, columns=columns), sentences
 
 
-def alpha_figure(table: pd.DataFrame, keys: Sequence[str], title: str) -> tuple[Figure, pd.DataFrame]:
-    """Metric vs alpha at fixed quality: one panel per metric, one line per rate point.
+# What each known knob means, for the x axis.
+KNOB_AXES = {"alpha": "α (share of tokens on the task path)", "beta": "β (realism weight of the decoder)"}
+# How each steerable codec's rate points read in a legend (MPA's are its quality q; others are checkpoint indices).
+KNOB_POINTS = {"alpha": "q = "}
+
+
+def knob_figure(table: pd.DataFrame, knob: str, keys: Sequence[str], title: str) -> tuple[Figure, pd.DataFrame]:
+    """Metric vs a steerable codec's knob at fixed rate point: one panel per metric, one line per rate point.
 
     Args:
-        table: rows with columns ``point``, ``alpha``, ``bpp`` and the metric keys (one codec, task and dataset).
+        table: rows with columns ``point``, ``<knob>``, ``bpp`` and the metric keys (one codec, group and dataset).
+        knob: the knob's name (``alpha``, ``beta``); a symmetric-log axis shows values spanning decades.
     """
     points = sorted(table["point"].unique())
     figure, axes = _new_figure(len(keys))
     colormap = mpl.colormaps["viridis"]
-    alphas = np.array(sorted(table["alpha"].unique()), dtype=np.float64)
-    positive = alphas[alphas > 0]
+    values = np.array(sorted(table[knob].unique()), dtype=np.float64)
+    positive = values[values > 0]
     linear_threshold = float(positive.min()) if len(positive) else 1.0
     records, handles = [], []
     for axis, key in zip(axes, keys):
         spec = metric_spec(key)
         for index, point in enumerate(points):
-            rows = table[table["point"] == point].sort_values("alpha")
+            rows = table[table["point"] == point].sort_values(knob)
             rows = rows[np.isfinite(rows[key].to_numpy(dtype=np.float64))]
             if rows.empty:
                 continue
-            label = f"q = {point:g} ({rows['bpp'].mean():.3f} bpp)"
+            label = f"{KNOB_POINTS.get(knob, 'point ')}{point:g} ({rows['bpp'].mean():.3f} bpp)"
             color = colormap(index / max(1, len(points) - 1))
-            (line,) = axis.plot(rows["alpha"], rows[key], color=color, marker="o", label=label)
+            (line,) = axis.plot(rows[knob], rows[key], color=color, marker="o", label=label)
             line.set_gid(f"series:{file_slug(label)}")
             if axis is axes[0]:
                 handles.append(line)
-            records += [{"panel": key, "series": label, "point": float(point), "alpha": float(a), "value": float(v)}
-                        for a, v in zip(rows["alpha"], rows[key])]
+            records += [{"panel": key, "series": label, "point": float(point), knob: float(a), "value": float(v)}
+                        for a, v in zip(rows[knob], rows[key])]
         axis.set_xscale("symlog", linthresh=linear_threshold)
         axis.set_xlim(left=0)
-        axis.set_xlabel("α (share of tokens on the task path)")
+        axis.set_xlabel(KNOB_AXES.get(knob, knob))
         axis.set_ylabel(axis_label(spec) if spec else key)
     _title_and_legend(figure, title, handles, [h.get_label() for h in handles])
-    return figure, pd.DataFrame(records, columns=["panel", "series", "point", "alpha", "value"])
+    return figure, pd.DataFrame(records, columns=["panel", "series", "point", knob, "value"])
 
 
 STRIP_DPI = 100  # the strip is drawn at one image pixel per PNG pixel; text sizes are points at this resolution
@@ -192,6 +199,14 @@ STRIP_TITLE = 30  # pixels above the panels for the strip's title
 STRIP_PANEL_TITLE = 18  # pixels above each panel
 STRIP_CAPTION = 42  # pixels below each panel (two caption lines)
 STRIP_TITLE_CHAR = 7.0  # pixels per character of the 10 pt title at STRIP_DPI (DejaVu Sans averages below this)
+STRIP_PANEL_CHAR = 6.3  # the same for the 9 pt panel titles
+
+
+def _fit_panel_title(text: str, width: int) -> str:
+    """A panel title broken before its parenthesis when it would be wider than the panel (narrow crops)."""
+    if STRIP_PANEL_CHAR * len(text) <= width or " (" not in text:
+        return text
+    return text.replace(" (", "\n(", 1)
 
 
 def strip_figure(titles: Sequence[str], captions: Sequence[str], images: Sequence[np.ndarray],
@@ -200,10 +215,12 @@ def strip_figure(titles: Sequence[str], captions: Sequence[str], images: Sequenc
     above and a caption (rate, PSNR) below each, as the paper's visualisation."""
     count = len(images)
     height, width = images[0].shape[:2]
+    titles = [_fit_panel_title(panel_title, width) for panel_title in titles]
     title_width = STRIP_TITLE_CHAR * max(len(line) for line in title.splitlines()) + 2 * STRIP_GAP
     total_width = max(count * width + (count + 1) * STRIP_GAP, math.ceil(title_width))
     margin = (total_width - count * width - (count - 1) * STRIP_GAP) / 2  # panels centred under a wider title
-    total_height = STRIP_TITLE + STRIP_PANEL_TITLE + height + STRIP_CAPTION
+    title_lines = max(panel_title.count("\n") + 1 for panel_title in titles)
+    total_height = STRIP_TITLE + STRIP_PANEL_TITLE * title_lines + height + STRIP_CAPTION
     figure = Figure(figsize=(total_width / STRIP_DPI, total_height / STRIP_DPI), dpi=STRIP_DPI)
     bottom = STRIP_CAPTION / total_height
     for index, (panel_title, caption, image) in enumerate(zip(titles, captions, images)):
@@ -211,7 +228,7 @@ def strip_figure(titles: Sequence[str], captions: Sequence[str], images: Sequenc
         axis = figure.add_axes((left, bottom, width / total_width, height / total_height))
         axis.imshow(image, interpolation="nearest", aspect="auto")
         axis.set_axis_off()
-        axis.set_title(panel_title, fontsize=9, pad=3)
+        axis.set_title(panel_title, fontsize=9, pad=3, linespacing=1.1)
         axis.text(0.5, -0.03, caption, transform=axis.transAxes, ha="center", va="top", fontsize=8.5,
                   linespacing=1.25)
     figure.suptitle(title, fontsize=10, y=1.0 - 4 / total_height, va="top")

@@ -1,10 +1,14 @@
-"""run store -> visual comparison strip: the original image, each codec at a similar rate, and MPA at each alpha.
+"""run store -> visual comparison strip: the original image, each codec at a similar rate, and every steerable codec
+(MPA's alpha, the MRIC-style model's beta) at each knob value.
 
 Reconstructions are decoded again from the bitstreams stored in the run store, by codecs rebuilt from the run's
 resolved suite (``suite.toml``), and scored with the run's 8-bit PSNR; the strip is a centre crop of one image at
 native resolution. Every codec shows its rate point closest (in log-bpp) to one target rate, which the strip's title
 states: ``--visual-bpp``, or by default the rate in the lower half of the codecs' rates on the image at which the
-codecs' closest points lie closest together (:func:`best_target`). MPA-style codecs (alpha variants) show each alpha at their point.
+codecs' closest points lie closest together (:func:`best_target`). Steerable codecs (:mod:`bench.report.knob`) show
+each knob value at their point (MPA: its mse path), after the other codecs; ``panels`` orders the strip explicitly
+(``mric:beta=2.56``, ``mpa``, ``mric:beta=0.0`` gives the poster's comparison: original | MRIC beta = 2.56 |
+MPA alpha = 0 ... 1 | MRIC beta = 0).
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from bench.codecs import codecs
-from bench.codecs.mpa import parse_variant
 from bench.data import datasets
 from bench.engine.export import curve_name
 from bench.engine.plan import build_with_device, codec_config_hash
 from bench.engine.store import RunStore
 from bench.errors import BenchError
 from bench.metrics.fidelity import psnr
+from bench.report.knob import parse_knob
 from bench.rundata import RunData
 from bench.schema import KEY_PSNR, Bitstream
 from bench.tensors import image_to_tensor, quantize_8bit, tensor_to_uint8
@@ -62,18 +66,9 @@ class VisualStrip:
         return (f"{self.dataset}/{self.image_id}: each codec at its rate point closest to {self.target_bpp:.3f} bpp")
 
 
-def _alpha(variant: str) -> tuple[float, str] | None:
-    try:
-        return parse_variant(variant)
-    except ValueError:
-        return None
-
-
 def _title(label: str, variant: str) -> str:
-    parsed = _alpha(variant)
-    if parsed is None:
-        return curve_name(label, variant)
-    return f"{label} (α = {parsed[0]:g})" if parsed[1] == REFERENCE_TASK else f"{label} (α = {parsed[0]:g}, {parsed[1]})"
+    knob = parse_knob(variant)
+    return curve_name(label, variant) if knob is None else f"{label} ({knob.label(REFERENCE_TASK)})"
 
 
 def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -106,25 +101,47 @@ def best_target(rows: pd.DataFrame, labels: list[str]) -> float:
     return min(candidates, key=spread)  # ties: the lowest rate
 
 
+def _knob_variants(variants: list[str]) -> list[str]:
+    """A steerable codec's variants shown in the strip: its reference group's (MPA: the mse path), by knob value."""
+    knobs = {variant: parse_knob(variant) for variant in variants}
+    chosen = [v for v in variants if knobs[v].group in ("", REFERENCE_TASK)] or variants
+    return sorted(chosen, key=lambda v: knobs[v].value)
+
+
 def _choose_panels(rows: pd.DataFrame, order: list[str], target_bpp: float | None = None,
-                   ) -> tuple[float, list[tuple[str, float, list[str]]]]:
-    """(target bpp, [(label, point, variants)]) for one image's rows."""
-    labels = [label for label in order if label in set(rows["codec"])]
+                   panels: list[str] | None = None) -> tuple[float, list[tuple[str, float, list[str]]]]:
+    """(target bpp, [(label, point, variants)]) for one image's rows.
+
+    Args:
+        panels: explicit order, each ``LABEL`` (every shown variant of it) or ``LABEL:VARIANT``; default: the suite's
+            codecs, steerable ones last, as the paper shows them.
+    """
+    present = set(rows["codec"])
+    wanted = [entry.partition(":") for entry in panels] if panels else [(label, "", "") for label in order]
+    unknown = sorted({label for label, _, _ in wanted if label not in present})
+    if panels and unknown:
+        raise BenchError(f"--visual-panel: no results of {', '.join(unknown)} on this image; the run's codecs: "
+                         f"{', '.join(label for label in order if label in present)}")
+    labels = list(dict.fromkeys(label for label, _, _ in wanted if label in present))
     if not labels:
         raise StripUnavailable("no codec of the run's suite.toml has results on this image")
-    mpa_style = [label for label in labels if rows[rows["codec"] == label]["variant"].map(_alpha).notna().all()]
+    steerable = {label for label in labels if rows[rows["codec"] == label]["variant"].map(parse_knob).notna().all()}
     target = float(target_bpp) if target_bpp is not None else best_target(rows, labels)
     points = _closest_points(rows, labels, target)
     plan = []
-    for label in labels:
+    for label, _, variant in wanted:
+        if label not in present:
+            continue
         variants = list(dict.fromkeys(rows[rows["codec"] == label]["variant"]))
-        if label in mpa_style:
-            chosen = [v for v in variants if _alpha(v)[1] == REFERENCE_TASK] or variants
-            variants = sorted(chosen, key=lambda v: _alpha(v)[0])
+        if variant:
+            if variant not in variants:
+                raise BenchError(f"--visual-panel: {label} has no variant {variant!r}; it has {', '.join(variants)}")
+            variants = [variant]
         else:
-            variants = variants[:1]
+            variants = _knob_variants(variants) if label in steerable else variants[:1]
         plan.append((label, points[label], variants))
-    plan.sort(key=lambda item: item[0] in mpa_style)  # other codecs first, MPA at each alpha last, as the paper
+    if not panels:
+        plan.sort(key=lambda item: item[0] in steerable)  # other codecs first, steerable ones at each knob value
     return target, plan
 
 
@@ -140,7 +157,8 @@ def _load_original(run: RunData, dataset: str, image_id: str) -> np.ndarray:
 
 
 def visual_strip(run: RunData, dataset: str | None = None, image_id: str | None = None, crop: int = DEFAULT_CROP,
-                 device: str = "cpu", target_bpp: float | None = None) -> VisualStrip:
+                 device: str = "cpu", target_bpp: float | None = None, panels: list[str] | None = None
+                 ) -> VisualStrip:
     """Builds the strip of one image.
 
     Args:
@@ -148,6 +166,7 @@ def visual_strip(run: RunData, dataset: str | None = None, image_id: str | None 
         crop: side of the centre crop in pixels.
         device: where learned codecs decode.
         target_bpp: the rate to match (default: :func:`best_target`).
+        panels: the strip's order, ``LABEL`` or ``LABEL:VARIANT`` each (default: see the module docstring).
 
     Raises:
         StripUnavailable: what is missing here (suite file, original image, every codec).
@@ -170,7 +189,7 @@ def visual_strip(run: RunData, dataset: str | None = None, image_id: str | None 
     except BenchError as error:
         raise StripUnavailable(f"cannot load the original image ({error})") from error
     order = [spec.label for spec in run.suite.codecs]
-    target, plan = _choose_panels(rows, order, target_bpp)
+    target, plan = _choose_panels(rows, order, target_bpp, panels)
     x = image_to_tensor(original)
     strip = VisualStrip(dataset, image_id, [Panel("Original", f"{dataset}/{image_id}\n(8-bit source)",
                                                   centre_crop(tensor_to_uint8(x), crop))], target_bpp=target)

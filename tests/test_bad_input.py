@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from bench.cli import main
+from bench.codecs.base import Decoded
 from bench.codecs.classical import WebP
 from bench.data.imagefile import load_rgb8
 from bench.engine.lock import RunLock
@@ -114,10 +115,23 @@ def test_images_above_the_size_limit_fail_with_how_to_raise_it(tmp_path, kodak_c
     assert status == 1 and "above the limit of 0.01 MP; raise max_megapixels" in err
 
 
+class NaNCodec(WebP):
+    """A plugin-style codec whose decoder returns NaN (no native pixel path): the engine's own check must catch it."""
+
+    name = "nan-codec"
+
+    def decode_variants(self, bitstream, variants):
+        for variant in variants:
+            yield Decoded(variant, torch.full((1, 3, bitstream.height, bitstream.width), np.nan), 0.0, {})
+
+
 def test_a_non_finite_reconstruction_fails_the_item(tmp_path, kodak_crop, monkeypatch):
+    from bench.codecs import codecs
+
+    monkeypatch.setitem(codecs._targets, "nan-codec", "tests.test_bad_input:NaNCodec")
+    monkeypatch.setattr("bench.timing.NativeCodec", type("NoNativeCodec", (), {}))  # decode through decode_variants
     images = folder(tmp_path, kodak_crop, count=1)
-    monkeypatch.setattr(WebP, "decode", lambda self, bitstream, variant="default": torch.full((1, 3, 4, 4), np.nan))
-    suite = load_suite(str(suite_file(tmp_path, images, SUITE.replace('codec = "jpeg"', 'codec = "webp"'))))
+    suite = load_suite(str(suite_file(tmp_path, images, SUITE.replace('codec = "jpeg"', 'codec = "nan-codec"'))))
     result = run_suite(suite, tmp_path / "runs", progress=False)
     assert result.outcome.computed == 0 and len(result.outcome.failures) == 2
     assert all("non-finite values" in failure for failure in result.outcome.failures)

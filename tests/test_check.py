@@ -64,10 +64,12 @@ def test_baseline_file_holds_curves_tolerances_and_provenance(baseline, run_dir)
     assert document["tolerance"]["metrics"]["top1"] == 0.1  # unit "%" from the metric's spec
     jpeg = next(c for c in document["curves"] if c["codec"] == "jpeg" and c["dataset"] == "folder")
     assert jpeg["results"]["point"] == [20.0, 50.0, 80.0] and jpeg["images"] == 2
-    assert set(jpeg["results"]) == {"point", "bpp", "payload-bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb"}
+    assert set(jpeg["results"]) == {"point", "bpp", "payload-bpp", "psnr-rgb", "ms-ssim-rgb", "ms-ssim-db-rgb",
+                                    "psnr-float", "ms-ssim-float", "ms-ssim-db-float"}  # a run stores both forms
     assert jpeg["limit"] is None and set(document["datasets"]) == {"folder", "kodak", "imagenet", "ade20k"}
     assert document["definitions"] == {"bpp": "file", "payload-bpp": "payload", "psnr-rgb": "8-bit",
-                                       "ms-ssim-rgb": "8-bit", "ms-ssim-db-rgb": "8-bit", "lpips-alex": "8-bit"}
+                                       "ms-ssim-rgb": "8-bit", "ms-ssim-db-rgb": "8-bit", "lpips-alex": "8-bit",
+                                       "psnr-float": "float", "ms-ssim-float": "float", "ms-ssim-db-float": "float"}
     assert document["codecs"]["jpeg"]["versions"]["libjpeg-turbo"]
     assert document["suite"]["digest"] and document["environment"]["packages"]["torch"]
 

@@ -211,8 +211,26 @@ def test_exports_carry_provenance_of_codecs_and_metrics(tmp_path, kodak_crop):
     meta = document["meta"]
     assert meta["versions"]["libjpeg-turbo"] and meta["versions"]["code_version"] == str(JPEG.code_version)
     assert meta["config_hash"] and meta["metrics"]["psnr-rgb"]["config_hash"]
+    # CompressAI's plot draws names holding "JPEG" dashed, as a classical codec; the definitions state the forms.
+    assert document["name"] == "JPEG" and meta["codec"] == "jpeg"
+    assert meta["definitions"]["rate"] == "file" and meta["definitions"]["psnr"] == "8-bit"
+    assert meta["definitions"]["images"] == {"name": "folder", "count": 1, "preprocessing": "none"}
     environment = json.loads((result.run_dir / "environment.json").read_text())
     assert environment["codecs"]["jpeg"]["code_version"] == JPEG.code_version
     assert environment["metrics"]["psnr-rgb"]["config_hash"] == meta["metrics"]["psnr-rgb"]["config_hash"]
     assert {"timm", "lpips", "torch-fidelity"} <= set(environment["packages"])
     assert environment["executor"]["kind"] == "local"
+
+
+def test_a_random_weight_mpa_export_does_not_claim_official_weights(tmp_path, kodak_crop):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(kodak_crop[:64, :64]).save(folder / "img.png")
+    (tmp_path / "s.toml").write_text(f'name = "random"\ndatasets = [{{ name = "folder", root = "{folder}" }}]\n'
+                                     f'metrics = ["psnr-rgb"]\n[[codecs]]\ncodec = "mpa-tiny"\npoints = [4.5]\n')
+    result = run_suite(load_suite(str(tmp_path / "s.toml")), tmp_path / "runs", progress=False)
+    for path in result.exported:
+        document = json.loads(path.read_text())
+        assert "official" not in document["description"] and document["meta"]["provenance"]["official"] is False
+        digest = document["meta"]["provenance"]["checkpoints"]["all"]["sha256"]
+        assert document["description"].endswith(f"weights sha256 {digest[:12]}")

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                          execution=execution)
     failures: list[tuple[Path, str]] = []
     for result in results:
-        print(summary_table(result.curves))
+        print(summary_table(result.curves, result.plan.suite.metrics))
         for note in result.notes:
             print(f"note: {note}")
         outcome = result.outcome

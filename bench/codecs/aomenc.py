@@ -24,6 +24,7 @@ class AOMEnc(YUVSubprocessCodec):
     """
 
     name: ClassVar[str] = "aomenc"
+    display_name = "AV1 (aomenc)"
     description: ClassVar[str] = "AV1 intra (libaom aomenc / aomdec command line)"
     tools = (
         Tool("encoder", "aomenc", ("--help",), r"AV1 Encoder (v\S+)", "install it: apt-get install aom-tools"),

@@ -22,6 +22,7 @@ class AVIFEnc(SubprocessCodec):
     """
 
     name: ClassVar[str] = "avifenc"
+    display_name = "AVIF (AV1, avifenc)"
     description: ClassVar[str] = "AVIF (libavif avifenc / avifdec command line, aom)"
     tools = (
         Tool("encoder", "avifenc", ("--version",), r"Version: (\S+)", "install it: apt-get install libavif-bin"),

@@ -38,6 +38,9 @@ class Codec(abc.ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    # The name exported JSON curves carry for this codec (CompressAI's own `plot` draws names holding "JPEG", "WebP",
+    # "AV1", "BPG", "HM" or "VTM" dashed, as classical codecs); empty: the suite label.
+    display_name: ClassVar[str] = ""
     # Bump when a change to this codec's code changes its bytes or reconstructions: it is part of the run-store key,
     # so rows measured by the old code are recomputed, and the golden bitstream tests insist on it.
     code_version: ClassVar[int] = 1

@@ -30,6 +30,7 @@ class BPG(SubprocessCodec):
     """
 
     name: ClassVar[str] = "bpg"
+    display_name = "BPG"
     description: ClassVar[str] = "BPG (bpgenc / bpgdec, HEVC intra by x265, 4:4:4)"
     tools = (
         Tool("encoder", "bpgenc", ("-h",), r"BPG Image Encoder version (\S+)", BUILD_HINT),

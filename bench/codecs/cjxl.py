@@ -20,6 +20,7 @@ class CJXL(SubprocessCodec):
     """
 
     name: ClassVar[str] = "cjxl"
+    display_name = "JPEG XL (cjxl)"
     description: ClassVar[str] = "JPEG XL (libjxl cjxl / djxl command line)"
     tools = (
         Tool("encoder", "cjxl", ("--version",), r"cjxl (v\S+)", "install it: apt-get install libjxl-tools"),

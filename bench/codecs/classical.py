@@ -109,6 +109,7 @@ class PillowCodec(Codec):
 class JPEG(PillowCodec):
     """Baseline JPEG (libjpeg-turbo), standard Huffman tables, 4:2:0 or 4:4:4 chroma."""
 
+    display_name = "JPEG"
     name = "jpeg"
     description = "JPEG (libjpeg-turbo via Pillow)"
     pillow_format = "JPEG"
@@ -129,6 +130,7 @@ class JPEG(PillowCodec):
 class WebP(PillowCodec):
     """Lossy WebP (libwebp)."""
 
+    display_name = "WebP"
     name = "webp"
     description = "WebP (libwebp via Pillow)"
     pillow_format = "WEBP"
@@ -146,6 +148,7 @@ class WebP(PillowCodec):
 class AVIF(PillowCodec):
     """AVIF (AV1 intra, libavif with aom) through Pillow's native plugin."""
 
+    display_name = "AVIF (AV1)"
     name = "avif"
     description = "AVIF (libavif via Pillow)"
     pillow_format = "AVIF"
@@ -162,6 +165,7 @@ class AVIF(PillowCodec):
 class JPEGXL(PillowCodec):
     """JPEG XL (libjxl) through pillow-jxl-plugin; quality maps to libjxl's butteraugli distance."""
 
+    display_name = "JPEG XL"
     name = "jpegxl"
     description = "JPEG XL (libjxl via pillow-jxl-plugin)"
     pillow_format = "JXL"
@@ -185,6 +189,7 @@ class JPEG2000(PillowCodec):
     ``mct=0`` codes RGB without the colour transform and loses about 4.6 dB, hence ``mct=1``.
     """
 
+    display_name = "JPEG2000"
     name = "jpeg2000"
     description = "JPEG 2000 (OpenJPEG via Pillow, 9/7, MCT)"
     pillow_format = "JPEG2000"
@@ -209,6 +214,7 @@ class HEVCIntra(PillowCodec):
     bpp counts the whole HEIF file, container boxes included (a few hundred bytes).
     """
 
+    display_name = "HEVC intra (BPG-like x265)"
     name = "hevc"
     description = "HEVC intra (x265 in HEIF via pillow-heif)"
     pillow_format = "HEIF"

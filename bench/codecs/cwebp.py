@@ -19,6 +19,7 @@ class CWebP(SubprocessCodec):
     """
 
     name: ClassVar[str] = "cwebp"
+    display_name = "WebP (cwebp)"
     description: ClassVar[str] = "WebP (libwebp cwebp / dwebp command line)"
     tools = (
         Tool("encoder", "cwebp", ("-version",), r"^(\d\S*)", "install it: apt-get install webp"),

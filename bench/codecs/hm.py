@@ -23,6 +23,7 @@ class HM(ReferenceSoftwareCodec):
     """HEVC intra, HM reference software (see the module docstring for the conventions)."""
 
     name: ClassVar[str] = "hm"
+    display_name = "HM"
     description: ClassVar[str] = "HEVC intra (HM reference software, encoder_intra_main_rext.cfg, 4:4:4)"
     tools = (
         Tool("encoder", "TAppEncoderStatic", ("--help",), r"HM software: Encoder Version \[(\S+?)\]", BUILD_HINT),

@@ -24,6 +24,7 @@ class OPJCompress(SubprocessCodec):
     """
 
     name: ClassVar[str] = "opj_compress"
+    display_name = "JPEG2000 (opj_compress)"
     description: ClassVar[str] = "JPEG 2000 (OpenJPEG opj_compress / opj_decompress command line, 9/7, MCT)"
     tools = (
         Tool("encoder", "opj_compress", ("-h",), r"openjp2 library (v\S+?)\.?$",

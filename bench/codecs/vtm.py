@@ -34,6 +34,7 @@ class VTM(ReferenceSoftwareCodec):
     """VVC intra, VTM reference software (see the module docstring for the conventions)."""
 
     name: ClassVar[str] = "vtm"
+    display_name = "VTM"
     description: ClassVar[str] = "VVC intra (VTM reference software, encoder_intra_vtm.cfg, 4:4:4, 10-bit internal)"
     tools = (
         Tool("encoder", "EncoderAppStatic", ("--help",), r"VTM Encoder Version (\S+)", BUILD_HINT),

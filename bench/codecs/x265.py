@@ -28,6 +28,7 @@ class X265(YUVSubprocessCodec):
     """
 
     name: ClassVar[str] = "x265"
+    display_name = "HEVC (x265)"
     description: ClassVar[str] = "HEVC intra (x265 command line; decoded by ffmpeg)"
     tools = (
         Tool("encoder", "x265", ("--version",), r"HEVC encoder version (\S+)", "install it: apt-get install x265"),

@@ -237,6 +237,7 @@ class ADE20KVal(Dataset):
 
     name = "ade20k"
     description = "ADE20K val (ADEChallengeData2016), 2000 images, 512 centre crop, PSPNet-50 mIoU"
+    preprocessing = "shorter side 512, centre crop 512 (official MPA)"
 
     def __init__(self, root: Path | None = None, limit: int | None = None, list_file: Path | None = None):
         super().__init__(root, limit)

@@ -23,6 +23,8 @@ class Dataset(abc.ABC):
     # Bump when a change to this dataset's loading or preprocessing changes the pixels its samples return: cached
     # image digests (bench.data.digest) are keyed by it.
     code_version: ClassVar[int] = 1
+    # What is done to each image before coding (stated in exports beside the image count).
+    preprocessing: ClassVar[str] = "none"
 
     def __init__(self, root: Path | None = None, limit: int | None = None):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):

@@ -207,6 +207,7 @@ class ImageNetVal(Dataset):
 
     name = "imagenet"
     description = "ImageNet-1k val (ILSVRC2012), 50000 images, 292 bicubic + 256 centre crop, top-1/top-5"
+    preprocessing = "shorter side 292 bicubic, centre crop 256 (official MPA)"
 
     def __init__(self, root: Path | None = None, limit: int | None = None, labels: Path | None = None):
         super().__init__(root, limit)

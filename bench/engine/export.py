@@ -21,12 +21,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
 from bench.atomic import atomic_path
 from bench.engine.aggregate import metric_columns
+from bench.metrics.forms import ImageSet, run_definitions
 from bench.published import write_compressai_json
 from bench.schema import (
     DEFAULT_VARIANT,
@@ -94,9 +95,32 @@ def codec_description(description: str, provenance: dict[str, Any]) -> str:
     return ", ".join(part for part in (description, weights_phrase(provenance)) if part)
 
 
+def export_name(codec: str | None, label: str, variant: str) -> str:
+    """The ``name`` of an exported curve: the codec class's ``display_name`` (what CompressAI's ``plot`` reads; the
+    label added when it is not the registry name), else the label; the variant appended."""
+    from bench.codecs import codecs
+
+    display = codecs.get(codec).display_name if codec in codecs else ""
+    if not display:
+        return curve_name(label, variant)
+    return curve_name(display if label == codec else f"{display} ({label})", variant)
+
+
+def _image_set(dataset: str, count: int, image_sets: dict[str, tuple[int | None, str]] | None) -> ImageSet:
+    limit, preprocessing = (image_sets or {}).get(dataset, (None, "none"))
+    return ImageSet(dataset, count, preprocessing, limit)
+
+
 def export_run(run_dir: Path, rows: pd.DataFrame, curves: pd.DataFrame, codecs: pd.DataFrame,
-               metric_configs: pd.DataFrame | None = None) -> list[Path]:
-    """Writes the CSVs and one CompressAI JSON per (dataset, codec, variant); returns the JSON paths."""
+               metric_configs: pd.DataFrame | None = None,
+               image_sets: dict[str, tuple[int | None, str]] | None = None, source: str = "mpa-bench") -> list[Path]:
+    """Writes the CSVs and one CompressAI JSON per (dataset, codec, variant); returns the JSON paths.
+
+    Args:
+        image_sets: each dataset's ``(limit, preprocessing)``: the image set the curves average over, which each
+            JSON's definitions state.
+        source: what the definitions name as the curves' origin (``mpa-bench run <id>``).
+    """
     write_csv(rows.drop(columns=["id", "run_id", "metric_hashes"], errors="ignore"), run_dir / "results.csv")
     write_csv(curves, run_dir / "curves.csv")
     codec_info = {record["label"]: record for record in codecs.to_dict("records")} if len(codecs) else {}
@@ -116,19 +140,23 @@ def export_run(run_dir: Path, rows: pd.DataFrame, curves: pd.DataFrame, codecs: 
                 "config": json.loads(info.get("config") or "{}"), "provenance": provenance,
                 "points": [float(p) for p in curve["point"]], "images": int(curve["images"].max()),
                 "metrics": {key: metric_info[key] for key in results if key in metric_info},
+                "definitions": run_definitions(_image_set(dataset, int(curve["images"].max()), image_sets),
+                                               source).as_dict(),
                 "source": "mpa-bench"}
         path = run_dir / "json" / dataset / f"{_file_stem(codec, variant)}.json"
-        written.append(write_compressai_json(path, curve_name(codec, variant),
+        written.append(write_compressai_json(path, export_name(info.get("codec"), codec, variant),
                                              codec_description(info.get("description", ""), provenance),
                                              results, meta))
     return written
 
 
-def summary_table(curves: pd.DataFrame) -> str:
-    """The per-codec table printed at the end of a run: mean bpp and each metric per rate point."""
+def summary_table(curves: pd.DataFrame, metrics: Sequence[str] | None = None) -> str:
+    """The per-codec table printed at the end of a run: mean bpp and each metric per rate point (``metrics``: the
+    ones the suite asked for; the other form of each is in the exports)."""
     if curves.empty:
         return "(no results)"
-    columns = ["dataset", "codec", "variant", "point", "images", KEY_BPP, *metric_columns(curves)]
+    shown = [key for key in metric_columns(curves) if metrics is None or key in metrics]
+    columns = ["dataset", "codec", "variant", "point", "images", KEY_BPP, *shown]
     table = curves[[c for c in columns if c in curves]].copy()
     if (table["variant"] == DEFAULT_VARIANT).all():
         table = table.drop(columns=["variant"])

@@ -24,8 +24,9 @@ from bench.engine.store import FAILED_VARIANT, UNKNOWN_IMAGE, ItemKey, Row
 from bench.errors import BenchError, NotApplicable
 from bench.metrics.base import Metric
 from bench.schema import Bitstream, Sample
-from bench.tensors import image_to_tensor
-from bench.timing import timed
+from bench.tensors import image_to_tensor, quantize_8bit
+from bench.metrics.forms import quantity
+from bench.timing import timed_decode, timed_encode
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,31 @@ def _check_finite(name: str, tensor: torch.Tensor, codec: str) -> None:
                          f"not usable; check the checkpoint file")
 
 
+def _on_8bit_grid(reconstruction: torch.Tensor) -> bool:
+    """Whether a reconstruction is already what an 8-bit decoder writes (classical codecs): its float-form metrics
+    then equal the 8-bit ones exactly."""
+    return bool(torch.equal(quantize_8bit(reconstruction), reconstruction))
+
+
 def score(rows: Sequence[Row], x: torch.Tensor, reconstructions: Sequence[torch.Tensor], sample: Sample,
           metrics: Mapping[str, Metric], hashes: Mapping[str, str]) -> None:
-    """Scores each reconstruction against ``x`` with every metric, into ``rows`` (one per reconstruction)."""
-    for key, metric in metrics.items():
+    """Scores each reconstruction against ``x`` with every metric, into ``rows`` (one per reconstruction).
+
+    A float-form metric (``psnr-float``, ``lpips-alex-float``, ...) of reconstructions that are all on the 8-bit grid
+    copies its 8-bit twin's values (equal by definition) instead of running the metric again.
+    """
+    on_grid = None
+    for key in sorted(metrics, key=lambda k: quantity(k) != k):  # 8-bit forms first: their twins may copy them
+        metric = metrics[key]
         for row in rows:
             row.metric_hashes[key] = hashes[key]
+        twin = quantity(key)
+        if twin != key and twin in metrics:
+            on_grid = all(_on_8bit_grid(r) for r in reconstructions) if on_grid is None else on_grid
+            if on_grid:
+                for row in rows:
+                    _copy(row, twin, key)
+                continue
         try:
             values = metric.compute_many(x, reconstructions, sample)
         except NotApplicable as reason:
@@ -95,11 +115,21 @@ def score(rows: Sequence[Row], x: torch.Tensor, reconstructions: Sequence[torch.
                 row.metrics[key] = float(value)
 
 
+def _copy(row: Row, source: str, key: str) -> None:
+    for store in (row.metrics, row.not_applicable, row.arrays):
+        if source in store:
+            store[key] = store[source]
+
+
 def measure_item(job: CodecJob, point: float, x: torch.Tensor, sample: Sample, metrics: Mapping[str, Metric],
                  hashes: Mapping[str, str], device: str) -> tuple[list[Row], bytes]:
-    """Encodes once, decodes every variant, and scores each reconstruction against ``x``."""
-    bitstream, encode_time = timed(device, job.codec.encode, x, point)
-    decoded = list(job.codec.decode_variants(bitstream, job.variants))
+    """Encodes once, decodes every variant, and scores each reconstruction against ``x``.
+
+    ``encode_time`` / ``decode_time`` are the codec's own coding of the bytes (:func:`bench.timing.timed_encode`);
+    conversions between tensors and the library's pixels are outside them, in ``timings`` (``*_convert``).
+    """
+    bitstream, encode_time, convert = timed_encode(job.codec, x, point, device)
+    decoded = list(timed_decode(job.codec, bitstream, job.variants, device))
     digest = hashlib.sha256(bitstream.data).hexdigest()
     for item in decoded:
         _check_finite(f"the reconstruction of variant {item.variant}", item.x_hat, job.label)
@@ -113,7 +143,7 @@ def measure_item(job: CodecJob, point: float, x: torch.Tensor, sample: Sample, m
             bitstream_sha256=digest,
             encode_time=encode_time,
             decode_time=item.seconds,
-            timings={**{f"encode_{k}": v for k, v in bitstream.timings.items()},
+            timings={**{f"encode_{k}": v for k, v in bitstream.timings.items()}, "encode_convert": convert,
                      **{f"decode_{k}": v for k, v in item.timings.items()}},
         )
         for item in decoded

@@ -19,6 +19,7 @@ from bench.engine.suite import CodecSpec, DatasetSpec, SuiteConfig
 from bench.errors import BenchError, MetricUnavailable
 from bench.metrics import metrics
 from bench.metrics.base import Metric
+from bench.metrics.forms import stored_metric_keys
 from bench.schema import Sample
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def build_plan(suite: SuiteConfig, run_id: str | None = None) -> Plan:
         except BenchError as error:
             skipped.append(f"dataset {spec.name}: {error}")
     built_metrics: dict[str, Metric] = {}
-    for name in suite.metrics:
+    for name in stored_metric_keys(suite.metrics):  # each metric in both forms (8-bit and float reconstruction)
         try:
             built_metrics[name] = build_with_device(metrics.get(name), {}, suite.device)
         except MetricUnavailable as error:

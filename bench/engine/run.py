@@ -104,7 +104,9 @@ def run_suite(
             rows = store.rows(plan.run_id)
             curves = store_to_curves(store, plan.run_id, rows)
             exported = export_run(run_dir, rows, curves, store.codecs(plan.run_id),
-                                  store.metric_configs(plan.run_id))
+                                  store.metric_configs(plan.run_id),
+                                  {job.spec.name: (job.spec.limit, job.dataset.preprocessing) for job in plan.datasets},
+                                  f"mpa-bench run {plan.run_id}")
     return RunResult(run_dir, plan, outcome, curves, exported, aggregation_notes(rows))
 
 

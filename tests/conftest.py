@@ -27,6 +27,12 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Each test gets its own mpa-bench cache (weights, image digests): nothing of the user's is read or written."""
+    monkeypatch.setenv("MPA_BENCH_CACHE", str(tmp_path / "mpa-bench-cache"))
+
+
 ASSETS = __import__("pathlib").Path(__file__).parent / "assets"
 
 

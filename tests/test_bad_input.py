@@ -1,8 +1,6 @@
 """The bad-input matrix of issue 10: each case gets one clear line naming the file and the fix (exit 2 for bad usage
 or input, exit 1 for failed items), the run goes on, and nothing already stored is lost."""
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -20,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.cli import main
+from tests.cli_helpers import cli, one_error_line
 from bench.codecs.base import Decoded
 from bench.codecs.classical import WebP
 from bench.data.imagefile import load_rgb8
@@ -43,23 +41,7 @@ points = [30, 70]
 """
 
 
-@pytest.fixture(autouse=True)
-def _private_digest_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MPA_BENCH_CACHE", str(tmp_path / "cache"))
 
-
-def cli(*arguments: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(list(arguments))
-    return status, out.getvalue(), err.getvalue()
-
-
-def one_error_line(err: str) -> str:
-    """The single ``error:`` line of a failed command (no traceback, nothing else)."""
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0]
 
 
 def folder(tmp_path: Path, kodak_crop: np.ndarray, count: int = 2) -> Path:

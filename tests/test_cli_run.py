@@ -1,27 +1,15 @@
 """``python -m bench run`` for one's own checkpoints and for planning: --codec of any registered codec, --checkpoint
 with several files and their qualities, --dry-run, and the question asked when most of a suite cannot run (issue 13)."""
 
-import contextlib
-import io
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from bench.cli import main
+from tests.cli_helpers import cli
 from bench.engine.suite import CheckpointOption, apply_overrides, load_suite, parse_checkpoint_options
 
 
-@pytest.fixture(autouse=True)
-def _private_digest_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MPA_BENCH_CACHE", str(tmp_path / "cache"))
-
-
-def cli(*arguments: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(list(arguments))
-    return status, out.getvalue(), err.getvalue()
 
 
 def test_checkpoint_options_take_several_files_and_their_qualities():

@@ -40,10 +40,6 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.fixture(autouse=True)
-def _private_digest_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MPA_BENCH_CACHE", str(tmp_path / "cache"))
-
 
 def same_rows(first: Path, second: Path, metrics: list[str]) -> None:
     a, b = (pd.read_csv(run / "results.csv").sort_values(["codec", "image_id", "point", "variant"])

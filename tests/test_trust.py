@@ -34,10 +34,6 @@ points = {points}
 """
 
 
-@pytest.fixture(autouse=True)
-def _private_digest_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MPA_BENCH_CACHE", str(tmp_path / "cache"))
-
 
 def suite_file(path: Path, root: Path, points=(50,)) -> Path:
     path.write_text(SUITE.format(root=root, points=list(points)))

@@ -9,11 +9,34 @@ registered by name (``bench.engine.executors.executors``); a new engine is one m
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterable, Iterator, TypeVar
 
 from bench.engine.execution import ExecutionConfig
 from bench.engine.measure import ItemResult, Task
 from bench.engine.plan import Plan
+
+Handle = TypeVar("Handle")
+
+
+def bounded_map(tasks: Iterable[Task], limit: int, submit: Callable[[Task], Handle],
+                wait_one: Callable[[list[Handle]], tuple[list[ItemResult], list[Handle]]]) -> Iterator[ItemResult]:
+    """Keeps at most ``limit`` tasks in flight: pulls tasks lazily, ``submit`` starts one (returning a handle), and
+    ``wait_one(pending)`` blocks until some finish, returning their results and the handles still pending."""
+    pending: list[Handle] = []
+    source = iter(tasks)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < limit:
+            task = next(source, None)
+            if task is None:
+                exhausted = True
+            else:
+                pending.append(submit(task))
+        if not pending:
+            return
+        results, pending = wait_one(pending)
+        yield from results
+
 
 class Executor(abc.ABC):
     """Runs tasks of one plan; use as a context manager so that workers are released.

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import torch
 
-from bench.engine.executors.base import Executor
+from bench.engine.executors.base import Executor, bounded_map
 from bench.engine.measure import ItemResult, Task, run_task
 from bench.engine.plan import Plan, build_plan
 from bench.engine.suite import SuiteConfig
@@ -67,22 +67,14 @@ class ProcessExecutor(Executor):
         context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(self.workers, context, _start_worker,
                                          (os.getpid(), self.plan.suite, self.plan.run_id, self.threads))
-        pending: set[Future] = set()
-        source = iter(tasks)
-        exhausted = False
+
+        def wait_one(pending: list[Future]) -> tuple[list[ItemResult], list[Future]]:
+            done, still = wait(pending, return_when=FIRST_COMPLETED)
+            return [result for future in done for result in future.result()], list(still)
+
         try:
-            while True:
-                while not exhausted and len(pending) < 2 * self.workers:
-                    task = next(source, None)
-                    if task is None:
-                        exhausted = True
-                    else:
-                        pending.add(self._pool.submit(_run_in_worker, task))
-                if not pending:
-                    return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield from future.result()
+            yield from bounded_map(tasks, 2 * self.workers, lambda task: self._pool.submit(_run_in_worker, task),
+                                   wait_one)
         except BrokenProcessPool as error:
             raise WorkerDied("a worker process died before finishing its image (killed, or out of memory); every "
                              "item stored so far is kept: rerun the same command to resume") from error

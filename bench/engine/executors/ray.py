@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator
 
 from bench.codecs.learned import LearnedCodec
 from bench.engine.execution import ExecutionConfig
-from bench.engine.executors.base import Executor
+from bench.engine.executors.base import Executor, bounded_map
 from bench.engine.measure import ItemResult, Task, run_task
 from bench.engine.plan import Plan, build_plan
 from bench.engine.suite import SuiteConfig
@@ -177,27 +177,18 @@ class RayExecutor(Executor):
 
     def map(self, tasks: Iterable[Task]) -> Iterator[ItemResult]:
         ray = self.ray
-        pending: list[Any] = []
         turns: dict = {}
-        source = iter(tasks)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < 2 * self.workers:
-                task = next(source, None)
-                if task is None:
-                    exhausted = True
-                else:
-                    pending.append(self._submit(task, turns))
-            if not pending:
-                return
-            done, pending = ray.wait(pending, num_returns=1)
+
+        def wait_one(pending: list[Any]) -> tuple[list[ItemResult], list[Any]]:
+            done, still = ray.wait(pending, num_returns=1)
             try:
-                results = ray.get(done[0])
+                return ray.get(done[0]), still
             except ray.exceptions.RayError as error:
                 raise BenchError(f"a Ray worker failed beyond its retries ({type(error).__name__}: "
                                  f"{str(error).splitlines()[0]}); every item stored so far is kept: rerun to "
                                  f"resume") from error
-            yield from results
+
+        yield from bounded_map(tasks, 2 * self.workers, lambda task: self._submit(task, turns), wait_one)
 
     def describe(self) -> dict[str, Any]:
         ray = self.ray

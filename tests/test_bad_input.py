@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+from bench.cli import main
 from tests.cli_helpers import cli, one_error_line
 from bench.codecs.base import Decoded
 from bench.codecs.classical import WebP
@@ -397,3 +398,9 @@ def test_environment_names_each_codec_and_metric(stored_run):
     _, run_dir = stored_run
     environment = json.loads((run_dir / "environment.json").read_text())
     assert environment["codecs"]["jpeg"]["versions"]["libjpeg-turbo"]
+
+
+def test_profile_refuses_a_size_it_cannot_hold(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["profile", "jpeg", "--size", "100000x100000"])
+    assert exit_info.value.code == 2 and "100000x100000 is 10000 MP; profile sizes up to 50 MP" in capsys.readouterr().err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.engine.suite import DEFAULT_MAX_MEGAPIXELS as MAX_MEGAPIXELS
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -13,6 +15,9 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected HxW, e.g. 256x256 or 512x768, got {text!r}") from None
     if height < 1 or width < 1:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    if height * width > MAX_MEGAPIXELS * 1e6:
+        raise argparse.ArgumentTypeError(f"{text} is {height * width / 1e6:.0f} MP; profile sizes up to "
+                                         f"{MAX_MEGAPIXELS:g} MP (a run's default image limit)")
     return height, width
 
 

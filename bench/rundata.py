@@ -85,8 +85,9 @@ class RunData:
         return found
 
 
-def _run_id(store: RunStore, run_dir: Path) -> str:
-    ids = sorted(set(store.codecs()["run_id"]))
+def run_id_of(store: RunStore, run_dir: Path) -> str:
+    """The run id a run directory's store holds: the directory's name, or the store's only run."""
+    ids = store.run_ids()
     if run_dir.name in ids or not ids:
         return run_dir.name
     if len(ids) == 1:
@@ -120,7 +121,7 @@ def load_run(run_dir: Path | str) -> RunData:
         raise BenchError(f"{run_dir}: no {STORE_NAME}; pass a run directory written by `python -m bench run` "
                          f"(e.g. runs/default-sample)")
     with open_store(store_path) as store:
-        run_id = _run_id(store, run_dir)
+        run_id = run_id_of(store, run_dir)
         rows = store.rows(run_id)
         curves = derive_curve_columns(store_to_curves(store, run_id, rows))
         codecs = store.codecs(run_id)

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from bench.checkpoints import check_checkpoint_file, check_state_dict, read_state_dict
 from bench.codecs.base import Codec, Decoded
 from bench.codecs.container import FORMAT_VERSION, Container, ContainerError, pack, unpack
+from bench.devices import check_device
 from bench.download import sha256_of_file
 from bench.errors import BenchError, CheckpointError
 from bench.schema import DEFAULT_VARIANT, Bitstream
@@ -186,10 +187,9 @@ def crop_center(x: torch.Tensor, height: int, width: int, multiple: int) -> torc
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    resolved = torch.device(device)
+    """The checked device (:func:`bench.devices.check_device`), with cuDNN made deterministic on a GPU."""
+    resolved = check_device(device)
     if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BenchError(f"device {str(device)!r} asked for but CUDA is not available")
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
     return resolved

@@ -13,6 +13,7 @@ from bench.complexity.latency import device_name
 from bench.complexity.profile import CodecProfile, ProfileOptions, latency_image, profile_codec
 from bench.complexity.subjects import build_subject, kind_of, meta_transformer
 from bench.complexity.table4 import Table4, build_table4
+from bench.devices import check_device
 from bench.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -110,21 +111,6 @@ def profile_codecs(codec_names: Sequence[str] = (), options: ProfileOptions = Pr
             for name in ("tinylic", "mpa")) + ". The poster's '+' rows are changes; here each is measured: the "
             "side-path MLP sets, one predictor set, and the split/aggregation (no parameters, no MACs).")
     return ComplexityDocument(options, profiles, table, device_name(device), _environment(), notes)
-
-
-def check_device(name: str) -> torch.device:
-    """The torch device of ``--device``, or a one-line error (unknown name, no CUDA, no such GPU)."""
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise BenchError(f"--device must be cpu, cuda or cuda:N, got {name!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError(f"--device {name}: CUDA is not available on this machine")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise BenchError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
 
 
 def _table4(meta_models: dict[str, torch.nn.Module], profiles: list[CodecProfile]) -> Table4:

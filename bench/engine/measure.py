@@ -165,6 +165,11 @@ def rescore_item(job: CodecJob, data: bytes, x: torch.Tensor, sample: Sample, me
     return rows
 
 
+def _reason(error: Exception) -> str:
+    """A failed item's reason: a user error's own line, else the exception's type and message."""
+    return str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
+
+
 def failure(key: ItemKey, reason: str) -> ItemResult:
     where = f"{key.dataset}/{key.image_id} {key.codec}@{key.point:g}"
     return ItemResult(key, [Row(FAILED_VARIANT, "failed", reason)], failure=f"{where}: {reason}")
@@ -198,7 +203,7 @@ def run_task(plan: Plan, task: Task) -> Iterator[ItemResult]:
     try:
         x, digest = _load(plan, sample, task.image_sha256)
     except Exception as error:  # noqa: BLE001 - unreadable or oversized image: every point fails with the reason
-        reason = str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
+        reason = _reason(error)
         for point in task.points:
             yield failure(key(point, task.image_sha256 or UNKNOWN_IMAGE), reason)
         return
@@ -213,7 +218,7 @@ def run_task(plan: Plan, task: Task) -> Iterator[ItemResult]:
                 yield ItemResult(key(point, digest), rows, data if plan.suite.keep_bitstreams else None)
         except Exception as error:  # noqa: BLE001 - recorded with its reason; the run goes on
             log.debug("item %s failed", key(point, digest), exc_info=True)
-            reason = str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
+            reason = _reason(error)
             result = failure(key(point, digest), reason)
             if task.rescore:  # the stored measurements stay; the metrics are tried again on the next run
                 result.rows, result.rescored = [], True

@@ -53,31 +53,30 @@ def register(plan: Plan, store: RunStore) -> None:
     store.set_selection(plan.run_id, items, plan.metrics)
 
 
-def image_digests(plan: Plan, store: RunStore, progress: bool) -> dict[tuple[int, int], str]:
+def image_digests(plan: Plan, store: RunStore, caches: dict[int, DigestCache],
+                  progress: bool) -> dict[tuple[int, int], str]:
     """{(dataset index, sample index): digest} of the images whose digest is known or needed now (see the module
-    docstring); images that cannot be read are left to the workers, which record why."""
+    docstring); images that cannot be read are left to the workers, which record why. ``caches``: the digest cache
+    of each dataset (by index)."""
     stored = store.stored_images(plan.run_id)
     known: dict[tuple[int, int], str] = {}
     for d, dataset_job in enumerate(plan.datasets):
-        cache = DigestCache(dataset_job.dataset.loader_identity())
-        try:
-            uncached = []
-            for s, sample in enumerate(dataset_job.samples):
-                digest = cache.get(sample)
-                if digest is not None:
-                    known[d, s] = digest
-                elif (dataset_job.spec.name, sample.image_id) in stored:
-                    uncached.append((s, sample))
-            for s, sample in tqdm(uncached, desc=f"hashing {dataset_job.spec.name} images", unit="image",
-                                  disable=not progress or len(uncached) < 50, dynamic_ncols=True):
-                try:
-                    known[d, s] = sample_digest(sample)
-                except Exception as error:  # noqa: BLE001 - the worker fails this image's items with the reason
-                    log.debug("cannot hash %s: %s", sample.image_id, error)
-                    continue
-                cache.put(sample, known[d, s])
-        finally:
-            cache.close()
+        cache = caches[d]
+        uncached = []
+        for s, sample in enumerate(dataset_job.samples):
+            digest = cache.get(sample)
+            if digest is not None:
+                known[d, s] = digest
+            elif (dataset_job.spec.name, sample.image_id) in stored:
+                uncached.append((s, sample))
+        for s, sample in tqdm(uncached, desc=f"hashing {dataset_job.spec.name} images", unit="image",
+                              disable=not progress or len(uncached) < 50, dynamic_ncols=True):
+            try:
+                known[d, s] = sample_digest(sample)
+            except Exception as error:  # noqa: BLE001 - the worker fails this image's items with the reason
+                log.debug("cannot hash %s: %s", sample.image_id, error)
+                continue
+            cache.put(sample, known[d, s])
     store.set_current_images(plan.run_id, {(plan.datasets[d].spec.name, plan.datasets[d].samples[s].image_id): sha
                                            for (d, s), sha in known.items()})
     return known
@@ -157,15 +156,16 @@ def execute(plan: Plan, store: RunStore, progress: bool = True,
     """
     outcome = RunOutcome()
     register(plan, store)
-    digests = image_digests(plan, store, progress)
-    work = PendingWork.find(plan, store, digests)
-    outcome.reused = work.reused
-    if work.reused:
-        log.info("%d of %d items already in the run store; computing %d", work.reused, plan.num_items, work.total)
     caches = {d: DigestCache(job.dataset.loader_identity()) for d, job in enumerate(plan.datasets)}
     positions = {(job.spec.name, sample.image_id): (d, s)
                  for d, job in enumerate(plan.datasets) for s, sample in enumerate(job.samples)}
     try:
+        digests = image_digests(plan, store, caches, progress)
+        work = PendingWork.find(plan, store, digests)
+        outcome.reused = work.reused
+        if work.reused:
+            log.info("%d of %d items already in the run store; computing %d", work.reused, plan.num_items,
+                     work.total)
         with open_executor(plan, execution) as executor, \
                 tqdm(total=work.total, unit="item", desc=plan.run_id, disable=not progress,
                      dynamic_ncols=True) as bar:

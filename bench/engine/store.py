@@ -78,7 +78,6 @@ CREATE TABLE IF NOT EXISTS bitstreams (
     PRIMARY KEY (run_id, codec, config_hash, dataset, image_id, image_sha256, point)
 );
 """
-TABLES = ("meta", "codecs", "metric_configs", "selection", "current_images", "results", "arrays", "bitstreams")
 
 FAILED_VARIANT = "*"
 UNKNOWN_IMAGE = ""  # the digest of an image that could not be read

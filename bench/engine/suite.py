@@ -131,6 +131,7 @@ class SuiteConfig:
         """
         from bench.codecs import codecs
         from bench.data import datasets
+        from bench.devices import check_device
         from bench.options import OptionError, check_options, check_points
         from bench.metrics import metrics
 
@@ -169,7 +170,7 @@ class SuiteConfig:
             raise SuiteError(f"suite {self.name!r}: {error}") from error
         for metric in self.metrics + tuple(m for e in self.experiments for m in e.metrics):
             metrics.target(metric)
-        _check_device(self.device)
+        check_device(self.device)
         return self
 
     def _validate_experiments(self) -> None:
@@ -224,20 +225,6 @@ class SuiteConfig:
         """Deterministic run id, so that rerunning the same suite on the same data reuses its store: the suite name
         and the datasets (``datasets``: those that run, when some are skipped)."""
         return f"{self.name}-{'+'.join(datasets if datasets is not None else [s.name for s in self.datasets])}"
-
-
-def _check_device(device: Any) -> None:
-    if not isinstance(device, str) or not re.match(r"^(cpu|cuda(:\d+)?)$", device):
-        raise SuiteError(f"device must be cpu, cuda or cuda:N, got {device!r}")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SuiteError(f"device {device!r}: no CUDA GPU is visible to torch here; run on a machine with one, "
-                             f"or use --device cpu")
-        index = int(device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise SuiteError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
 def builtin_suites() -> list[str]:

@@ -27,6 +27,7 @@ from bench.engine.measure import score
 from bench.engine.plan import build_plan
 from bench.engine.store import STORE_NAME, Row, RunStore
 from bench.engine.suite import load_suite
+from bench.rundata import open_store, run_id_of
 from bench.errors import BenchError
 from bench.schema import Bitstream, Sample
 from bench.tensors import image_to_tensor
@@ -103,9 +104,8 @@ def verify_run(run_dir: Path | str, device: str | None = None, data_root: str | 
         suite, device=device or suite.device,
         datasets=tuple(dataclasses.replace(spec, root=data_root) if data_root else spec for spec in suite.datasets))
     result = VerifyResult(run_dir)
-    with RunStore(run_dir / STORE_NAME, readonly=True) as store:
-        run_ids = store.run_ids()
-        run_id = run_dir.name if run_dir.name in run_ids or len(run_ids) != 1 else run_ids[0]
+    with open_store(run_dir / STORE_NAME) as store:
+        run_id = run_id_of(store, run_dir)
         plan = build_plan(suite, run_id)
         result.notes += [f"not checked: {line}" for line in plan.skipped]
         stored_hashes = dict(zip(store.codecs(run_id)["label"], store.codecs(run_id)["config_hash"]))
